@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# wrangler.toml's build command. Builds the wasm worker with worker-build, pointing it at the
+# locally installed wasm-bindgen CLI (worker-build would otherwise download one from GitHub,
+# which these machines cannot reach). With PORTAL_SSO_PREBUILT=1 an existing build is reused,
+# so the test suite can start several `wrangler dev` instances without rebuilding each time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${PORTAL_SSO_PREBUILT:-}" = "1" ] && [ -f build/worker/shim.mjs ]; then
+  exit 0
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen || true)}"
+if [ -z "$WASM_BINDGEN_BIN" ]; then
+  echo "wasm-bindgen CLI not found: run scripts/setup.sh first" >&2
+  exit 1
+fi
+export WASM_BINDGEN_BIN
+if [ -x node_modules/.bin/esbuild ]; then
+  export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
+fi
+worker-build --release

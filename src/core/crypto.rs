@@ -1,0 +1,152 @@
+//! Secrets at rest: AES-256-GCM under `CONFIG_KEY`, with `CONFIG_KEY_PREVIOUS` still able to
+//! decrypt during a rotation. The associated data binds each value to its place (tenant id,
+//! field), so a ciphertext copied to another tenant's record does not decrypt.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce as GcmNonce};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+
+const PREFIX: &str = "v1.";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("CONFIG_KEY must be standard base64 of exactly 32 bytes")]
+    BadKey,
+    #[error("sealed value is malformed")]
+    Malformed,
+    #[error("sealed value does not decrypt under any configured key")]
+    Undecryptable,
+}
+
+/// The current config key and, during a rotation, the previous one.
+pub struct KeyRing {
+    current: Aes256Gcm,
+    previous: Option<Aes256Gcm>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyRing([redacted])")
+    }
+}
+
+fn parse_key(b64: &str) -> Result<Aes256Gcm, CryptoError> {
+    let bytes = STANDARD.decode(b64.trim()).map_err(|_| CryptoError::BadKey)?;
+    if bytes.len() != 32 {
+        return Err(CryptoError::BadKey);
+    }
+    Aes256Gcm::new_from_slice(&bytes).map_err(|_| CryptoError::BadKey)
+}
+
+/// What `open` found: the plaintext, and whether it was sealed under the previous key and so
+/// should be re-sealed when next written.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub plaintext: Vec<u8>,
+    pub under_previous_key: bool,
+}
+
+impl KeyRing {
+    pub fn new(current_b64: &str, previous_b64: Option<&str>) -> Result<Self, CryptoError> {
+        Ok(Self {
+            current: parse_key(current_b64)?,
+            previous: match previous_b64 {
+                Some(p) if !p.trim().is_empty() => Some(parse_key(p)?),
+                _ => None,
+            },
+        })
+    }
+
+    /// Encrypts under the current key. `nonce` must be fresh random bytes for every call.
+    pub fn seal(&self, plaintext: &[u8], aad: &str, nonce: [u8; 12]) -> String {
+        let payload = Payload { msg: plaintext, aad: aad.as_bytes() };
+        // Encryption with a valid key and in-memory buffers cannot fail for our sizes; if it
+        // ever did, an empty ciphertext would simply never decrypt.
+        let ct = self.current.encrypt(&GcmNonce::from(nonce), payload).unwrap_or_default();
+        let mut out = Vec::with_capacity(12 + ct.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out))
+    }
+
+    pub fn open(&self, sealed: &str, aad: &str) -> Result<Opened, CryptoError> {
+        let body = sealed.strip_prefix(PREFIX).ok_or(CryptoError::Malformed)?;
+        let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| CryptoError::Malformed)?;
+        if raw.len() < 12 + 16 {
+            return Err(CryptoError::Malformed);
+        }
+        let (nonce, ct) = raw.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| CryptoError::Malformed)?;
+        let nonce = GcmNonce::from(nonce);
+        let attempt = |key: &Aes256Gcm| key.decrypt(&nonce, Payload { msg: ct, aad: aad.as_bytes() }).ok();
+        if let Some(plaintext) = attempt(&self.current) {
+            return Ok(Opened { plaintext, under_previous_key: false });
+        }
+        match self.previous.as_ref().and_then(attempt) {
+            Some(plaintext) => Ok(Opened { plaintext, under_previous_key: true }),
+            None => Err(CryptoError::Undecryptable),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const K2: &str = "HxwdHhscGRoXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=";
+
+    #[test]
+    fn round_trip() {
+        let ring = KeyRing::new(K1, None).unwrap();
+        let sealed = ring.seal(b"s3cret", "tenant:acme:client_secret", [7; 12]);
+        assert!(!sealed.contains("s3cret"));
+        let opened = ring.open(&sealed, "tenant:acme:client_secret").unwrap();
+        assert_eq!(opened.plaintext, b"s3cret");
+        assert!(!opened.under_previous_key);
+    }
+
+    #[test]
+    fn tampered_ciphertext_is_refused() {
+        let ring = KeyRing::new(K1, None).unwrap();
+        let sealed = ring.seal(b"s3cret", "a", [1; 12]);
+        let mut raw = URL_SAFE_NO_PAD.decode(&sealed[3..]).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        let tampered = format!("v1.{}", URL_SAFE_NO_PAD.encode(raw));
+        assert_eq!(ring.open(&tampered, "a"), Err(CryptoError::Undecryptable));
+    }
+
+    #[test]
+    fn other_associated_data_is_refused() {
+        let ring = KeyRing::new(K1, None).unwrap();
+        let sealed = ring.seal(b"s3cret", "tenant:acme", [1; 12]);
+        assert_eq!(ring.open(&sealed, "tenant:evil"), Err(CryptoError::Undecryptable));
+    }
+
+    #[test]
+    fn malformed_values_are_refused() {
+        let ring = KeyRing::new(K1, None).unwrap();
+        assert_eq!(ring.open("plain", "a"), Err(CryptoError::Malformed));
+        assert_eq!(ring.open("v1.!!!", "a"), Err(CryptoError::Malformed));
+        assert_eq!(ring.open("v1.AAAA", "a"), Err(CryptoError::Malformed));
+    }
+
+    #[test]
+    fn previous_key_still_opens_and_flags_rewrap() {
+        let old = KeyRing::new(K2, None).unwrap();
+        let sealed = old.seal(b"x", "a", [3; 12]);
+        let rotated = KeyRing::new(K1, Some(K2)).unwrap();
+        let opened = rotated.open(&sealed, "a").unwrap();
+        assert!(opened.under_previous_key);
+        assert_eq!(KeyRing::new(K1, None).unwrap().open(&sealed, "a"), Err(CryptoError::Undecryptable));
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        assert_eq!(KeyRing::new("short", None).unwrap_err(), CryptoError::BadKey);
+        assert_eq!(KeyRing::new("AAAA", None).unwrap_err(), CryptoError::BadKey);
+        assert_eq!(KeyRing::new(K1, Some("nope!")).unwrap_err(), CryptoError::BadKey);
+    }
+}

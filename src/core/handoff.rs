@@ -1,0 +1,234 @@
+//! Handing the signed-in member to the portal: the EdDSA assertion and the worker's JWKS.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_compact::{KeyPair, PublicKey, Seed};
+use jwt_compact::{alg::Ed25519, AlgorithmExt, Claims, Header};
+use serde::{Deserialize, Serialize};
+
+use crate::core::member::Member;
+
+/// Lifetime of an assertion: the portal must consume it right away.
+pub const ASSERTION_TTL_SECS: u64 = 120;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandoffKeyError {
+    #[error("HANDOFF_SIGNING_KEY is not a JSON object")]
+    NotJson,
+    #[error("HANDOFF_SIGNING_KEY must have kty \"OKP\" and crv \"Ed25519\"")]
+    WrongType,
+    #[error("HANDOFF_SIGNING_KEY needs a non-empty kid")]
+    NoKid,
+    #[error("HANDOFF_SIGNING_KEY has a bad {0}")]
+    BadField(&'static str),
+    #[error("HANDOFF_SIGNING_KEY's x does not belong to its d")]
+    Mismatch,
+}
+
+#[derive(Deserialize)]
+struct OkpJwk {
+    kty: String,
+    crv: String,
+    kid: Option<String>,
+    x: String,
+    d: Option<String>,
+}
+
+/// The worker's signing key.
+pub struct HandoffKey {
+    kid: String,
+    keypair: KeyPair,
+}
+
+impl std::fmt::Debug for HandoffKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HandoffKey(kid={}, [redacted])", self.kid)
+    }
+}
+
+/// A public key published in the JWKS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedKey {
+    pub kid: String,
+    pub x: String,
+}
+
+fn parse_okp(json: &str) -> Result<OkpJwk, HandoffKeyError> {
+    let jwk: OkpJwk = serde_json::from_str(json.trim()).map_err(|_| HandoffKeyError::NotJson)?;
+    if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
+        return Err(HandoffKeyError::WrongType);
+    }
+    if jwk.kid.as_deref().map_or(true, str::is_empty) {
+        return Err(HandoffKeyError::NoKid);
+    }
+    Ok(jwk)
+}
+
+impl HandoffKey {
+    pub fn from_jwk(json: &str) -> Result<Self, HandoffKeyError> {
+        let jwk = parse_okp(json)?;
+        let d = URL_SAFE_NO_PAD.decode(jwk.d.as_deref().unwrap_or_default()).map_err(|_| HandoffKeyError::BadField("d"))?;
+        let seed = Seed::from_slice(&d).map_err(|_| HandoffKeyError::BadField("d"))?;
+        let keypair = KeyPair::from_seed(seed);
+        let x = URL_SAFE_NO_PAD.decode(&jwk.x).map_err(|_| HandoffKeyError::BadField("x"))?;
+        if x.as_slice() != keypair.pk.as_slice() {
+            return Err(HandoffKeyError::Mismatch);
+        }
+        Ok(Self { kid: jwk.kid.unwrap_or_default(), keypair })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn published(&self) -> PublishedKey {
+        PublishedKey { kid: self.kid.clone(), x: URL_SAFE_NO_PAD.encode(self.keypair.pk.as_slice()) }
+    }
+}
+
+impl PublishedKey {
+    /// The previous key during a rotation: only its public half is used (it may be given as
+    /// the full private JWK).
+    pub fn from_jwk(json: &str) -> Result<Self, HandoffKeyError> {
+        let jwk = parse_okp(json)?;
+        let x = URL_SAFE_NO_PAD.decode(&jwk.x).map_err(|_| HandoffKeyError::BadField("x"))?;
+        PublicKey::from_slice(&x).map_err(|_| HandoffKeyError::BadField("x"))?;
+        Ok(Self { kid: jwk.kid.unwrap_or_default(), x: jwk.x })
+    }
+}
+
+/// `/.well-known/jwks.json`: the current key and, during a rotation, the previous one.
+pub fn jwks_document(keys: &[PublishedKey]) -> String {
+    let keys: Vec<_> = keys
+        .iter()
+        .map(|k| serde_json::json!({"kty":"OKP","crv":"Ed25519","x":k.x,"kid":k.kid,"alg":"EdDSA","use":"sig"}))
+        .collect();
+    serde_json::json!({ "keys": keys }).to_string()
+}
+
+/// What the assertion says, beyond the member.
+pub struct AssertionContext<'a> {
+    /// The tenant origin (`https://{tenant}.{BASE_DOMAIN}`), also where the JWKS is served.
+    pub issuer: &'a str,
+    pub portal_url: &'a str,
+    pub tenant: &'a str,
+    pub now: u64,
+    pub jti: &'a str,
+    pub return_to: Option<&'a str>,
+    pub portal_state: Option<&'a str>,
+    pub provisioned: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct AssertionClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub email: String,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
+    pub tenant: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub portal_state: Option<String>,
+    pub provisioned: bool,
+}
+
+pub fn assertion_claims(member: &Member, ctx: &AssertionContext<'_>) -> AssertionClaims {
+    AssertionClaims {
+        iss: ctx.issuer.to_string(),
+        aud: ctx.portal_url.to_string(),
+        sub: member.sub.clone(),
+        email: member.email.clone(),
+        email_verified: member.email_verified,
+        name: member.name.clone(),
+        given_name: member.given_name.clone(),
+        family_name: member.family_name.clone(),
+        idp: member.idp.clone(),
+        tenant: ctx.tenant.to_string(),
+        iat: ctx.now,
+        exp: ctx.now + ASSERTION_TTL_SECS,
+        jti: ctx.jti.to_string(),
+        return_to: ctx.return_to.map(str::to_string),
+        portal_state: ctx.portal_state.map(str::to_string),
+        provisioned: ctx.provisioned,
+    }
+}
+
+/// Signs the assertion (EdDSA, `kid` in the header, `typ: JWT`).
+pub fn sign_assertion(key: &HandoffKey, claims: &AssertionClaims) -> Result<String, jwt_compact::CreationError> {
+    let header = Header::empty().with_key_id(key.kid.clone()).with_token_type("JWT");
+    Ed25519.token(&header, &Claims::new(claims), &key.keypair.sk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jwt_compact::UntrustedToken;
+
+    // RFC 8037 Appendix A.1 key.
+    const JWK: &str = r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"handoff-1"}"#;
+
+    fn member() -> Member {
+        Member { sub: "00u1".into(), email: "ada@example.com".into(), email_verified: Some(true), name: Some("Ada".into()), given_name: None, family_name: None, idp: Some("0oaIDP".into()) }
+    }
+
+    #[test]
+    fn rfc8037_key_parses_and_publishes() {
+        let key = HandoffKey::from_jwk(JWK).unwrap();
+        assert_eq!(key.published().x, "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+        let doc: serde_json::Value = serde_json::from_str(&jwks_document(&[key.published()])).unwrap();
+        assert_eq!(doc["keys"][0]["kid"], "handoff-1");
+        assert!(doc["keys"][0].get("d").is_none(), "never publish the private part");
+        assert!(!format!("{key:?}").contains("nWGx"));
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        assert_eq!(HandoffKey::from_jwk("nope").unwrap_err(), HandoffKeyError::NotJson);
+        assert_eq!(HandoffKey::from_jwk(&JWK.replace("OKP", "EC")).unwrap_err(), HandoffKeyError::WrongType);
+        assert_eq!(HandoffKey::from_jwk(&JWK.replace("handoff-1", "")).unwrap_err(), HandoffKeyError::NoKid);
+        assert_eq!(HandoffKey::from_jwk(&JWK.replace("11qY", "21qY")).unwrap_err(), HandoffKeyError::Mismatch);
+        assert!(PublishedKey::from_jwk(JWK).is_ok());
+    }
+
+    #[test]
+    fn assertion_is_signed_and_carries_claims() {
+        let key = HandoffKey::from_jwk(JWK).unwrap();
+        let ctx = AssertionContext {
+            issuer: "https://acme.example.com",
+            portal_url: "https://portal.acme.com",
+            tenant: "acme",
+            now: 1_700_000_000,
+            jti: "j1",
+            return_to: Some("/bookings"),
+            portal_state: None,
+            provisioned: true,
+        };
+        let jwt = sign_assertion(&key, &assertion_claims(&member(), &ctx)).unwrap();
+        let token = UntrustedToken::new(&jwt).unwrap();
+        assert_eq!(token.algorithm(), "EdDSA");
+        assert_eq!(token.header().key_id.as_deref(), Some("handoff-1"));
+        let pk = ed25519_compact::PublicKey::from_slice(key.keypair.pk.as_slice()).unwrap();
+        Ed25519.validator::<serde_json::Value>(&pk).validate(&token).unwrap();
+        let payload = jwt.split('.').nth(1).unwrap();
+        let c: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(c["iss"], "https://acme.example.com");
+        assert_eq!(c["aud"], "https://portal.acme.com");
+        assert_eq!(c["exp"], 1_700_000_120u64);
+        assert_eq!(c["return_to"], "/bookings");
+        assert_eq!(c["provisioned"], true);
+        assert!(c.get("portal_state").is_none());
+        // A signature by another key does not validate.
+        let other = ed25519_compact::KeyPair::from_seed(Seed::new([9; 32]));
+        assert!(Ed25519.validator::<serde_json::Value>(&other.pk).validate(&token).is_err());
+    }
+}

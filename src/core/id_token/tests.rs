@@ -1,0 +1,783 @@
+//! Tests for `verify_id_token`: fixed-clock tokens signed here with test keys, checked by a
+//! native verifier (`rsa`, `p256`) that exists only in the test build. One negative test
+//! per `IdTokenError` variant, named after it.
+
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use futures::executor::block_on;
+use hmac::{Hmac, Mac};
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::{Signature as EcSignature, SigningKey as EcSigningKey, VerifyingKey};
+use rsa::pkcs1::DecodeRsaPrivateKey as _;
+use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
+use rsa::traits::PublicKeyParts as _;
+use rsa::{BigUint, Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::core::jwks::{Jwk, Jwks, JwsAlg};
+use crate::core::secret::Nonce;
+
+const NOW: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+const ISSUER: &str = "https://acme.okta.com/oauth2/default";
+const CLIENT: &str = "0oa1client";
+const NONCE: &str = "n-0S6_WzA2Mj-secret-nonce";
+
+/// A fixed 2048-bit test key: generating one in a debug build takes seconds.
+const TEST_RSA_PEM: &str = "\
+-----BEGIN RSA PRIVATE KEY-----
+MIIEowIBAAKCAQEAmeZan8lOI2/PembZGuIbt3lF2xows0mUDh5o5nDZJiGd6gIl
+RIX2lhSfYOBeEZX7PQyFPoHrK0eY41G66Kqpvud0EmOYCP7cXFH7uoqNU7q+PXWz
+kWQrJOM9dJXmONXu2gdOGJcU2JeJMhDJqxvuxtk7YG+dSafvrGljzH2rQM4AZ2Bf
+DaAMjkCFPXs3Hmsl9bDTMxqTMRe0jjbpfxk0eMePcKAqZTJFBRwGAs1foWObBmac
+V0MySFvG2hGnYEZqaAI2sgoHHE5TBkfbBX5HqobUQ/CAle10JMHBTCMwQ2Rc/pdF
+dJMjWjgoED8NWuiAAFHTt9KMq4x+9qV6aIgCgwIDAQABAoIBAALUGYFLTVzYXrtU
+rZPRaQn/uBl1S0TYStjRlUL6+vq47nKRFIdEYQpUGbPJm+D93S67jq1d7OkQOU6g
+P2usS09faKI342Dy8jDeLt64Ui2iRoHRqnm3GhXk+UmtwZv0zp2COdy41iC+9D4P
+0e0Lp+FOt8kndAAZDo4gJ73n52BbAZe9zs1EKwhJqIaF5LCn2WnSTuwMcr7qvNBt
+87Fe4NYGqR4bEi37jg14UYkU4A0MTadIAINPAYQbcoYUoD6G558gTwt1cCRRnMym
+q+qhU4t7IIfrHCXHmjiSiXGmm4SQJRhwvZDMMrac0bYH4QXSz2wyKpCd8MyD7L7o
+pp7kSv0CgYEA0Kb3sGJiLThqi9QdR8bDSRiGoLgVOA+XheXD89RbE7vd3PyJSVBF
+1A+CkxtR9I35CJUNYUARremLqstO3uNnsGMnVxN6SzraHQvnuYYqZtQQjqAmpA4e
+E8zm2cg7vCDntkOV0yKCsnognSgQMX3Vm6hOV+yTf74dOWlnozOaM7cCgYEAvNK1
+St4LVOCU3x/z8Lamrdtq3Nvb2UzBYbzLxhi3EfysqyuuQC4qY1oM2tsRVaBAqNjt
+Tl2J+C25jYvOgofj5va8ccmajUfXpxj8pkS45u+ca3YrZs8QF+/57mH+XynkH27Y
+o2iJel+bWkSeAQOvRDJE/t5fliEIj6fv1WQhX5UCgYB2JFRS9yIH4M3TZsM9hPnG
+RbDVB+Zb29g75KFTSoZXYiR5oDRL4rvnGvEgQnPhORItHdh5nEFma7q9dmiuI6zu
+XvZDg6/XMPeXQspubd1MY/8MAvpeIfA93eNIpOvN1gPdW99VsVC3phcZZTnmDA4L
+GP1jI31Q82CwxVH9QpapeQKBgG6QlxWStWHq62FHjYiq+yicbZOLrc0s86NucIe7
+mx8OLHFCb5MnNSzd4t8YHatc3d/AvhwAC7Tl2Vv3vGGUfq+UVL3wRe5qXe17ZR1a
+6kZXkeke1cUqhArwOxIKEW/Z0LlTJ8lvgejFKOuPeFGxvaQaJ2px/dij2SZ9OKNk
+MWKNAoGBAMt57FsISFHxcZb4mwGemABNLTTC6A5FRDtdAW43SHspdULbJ1UB7Hsh
+I9om/31S5h3PDXKeyKfVCw+Nl6qlCommDHJFxh4txtf/rlJqaQYLK6pdi7fvkPOQ
+g9a9zzpxxhYL+wCZQYh6XRE7CM915wkHiTRYUwChzDxKSO2W2YPJ
+-----END RSA PRIVATE KEY-----";
+
+// ---- keys, JWKS and token minting -------------------------------------------------------
+
+fn rsa_key() -> &'static RsaPrivateKey {
+    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| RsaPrivateKey::from_pkcs1_pem(TEST_RSA_PEM).expect("test key parses"))
+}
+
+fn ec_key() -> EcSigningKey {
+    EcSigningKey::from_bytes(&[7u8; 32].into()).expect("fixed P-256 scalar")
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn rsa_jwk(kid: Option<&str>) -> Value {
+    let public = rsa_key().to_public_key();
+    json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+           "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())})
+}
+
+fn ec_jwk(kid: Option<&str>) -> Value {
+    let point = VerifyingKey::from(&ec_key()).to_encoded_point(false);
+    let (x, y) = (point.x().expect("x"), point.y().expect("y"));
+    json!({"kty": "EC", "kid": kid, "crv": "P-256", "x": b64(x), "y": b64(y)})
+}
+
+fn jwks(keys: Vec<Value>) -> Jwks {
+    Jwks::parse(json!({ "keys": keys }).to_string().as_bytes()).expect("test JWKS")
+}
+
+/// The IdP's usual set: one RSA and one EC key.
+fn idp_jwks() -> Jwks {
+    jwks(vec![rsa_jwk(Some("rsa1")), ec_jwk(Some("ec1"))])
+}
+
+fn claims() -> Value {
+    json!({"iss": ISSUER, "aud": CLIENT, "sub": "00u1ada", "exp": NOW + 300, "iat": NOW - 5,
+           "nonce": NONCE, "email": "ada@example.com", "email_verified": true,
+           "name": "Ada Lovelace", "given_name": "Ada", "family_name": "Lovelace",
+           "idp": "0oa1idp", "auth_time": NOW - 10})
+}
+
+fn rs_header() -> Value {
+    json!({"alg": "RS256", "kid": "rsa1", "typ": "JWT"})
+}
+
+fn signing_input(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
+/// Signs with the test key matching the header's alg (RS256 or ES256).
+fn mint(header: &Value, claims: &Value) -> String {
+    let input = signing_input(header, claims);
+    let signature = match header["alg"].as_str() {
+        Some("ES256") => {
+            let sig: EcSignature = ec_key().sign(input.as_bytes());
+            sig.to_bytes().to_vec()
+        }
+        _ => rsa_key()
+            .sign(
+                Pkcs1v15Sign::new::<Sha256>(),
+                &Sha256::digest(input.as_bytes()),
+            )
+            .expect("RSA signing"),
+    };
+    format!("{input}.{}", b64(&signature))
+}
+
+fn rs256(claims: &Value) -> String {
+    mint(&rs_header(), claims)
+}
+
+/// `claims()` with `edit` applied, signed RS256 with kid `rsa1`.
+fn rs256_with(edit: impl FnOnce(&mut Map<String, Value>)) -> String {
+    let mut c = claims();
+    edit(c.as_object_mut().expect("object"));
+    rs256(&c)
+}
+
+// ---- the native verifier ------------------------------------------------------------------
+
+/// Verifies with the pure-Rust crates and counts calls, so tests can prove that a token
+/// was refused before any signature work.
+#[derive(Default)]
+struct NativeVerifier {
+    calls: Cell<u32>,
+}
+
+fn material(value: Option<&str>) -> Result<Vec<u8>, VerifierError> {
+    let value = value.ok_or_else(|| VerifierError::KeyRejected("missing member".into()))?;
+    URL_SAFE_NO_PAD
+        .decode(value)
+        .map_err(|e| VerifierError::KeyRejected(e.to_string()))
+}
+
+impl SignatureVerifier for NativeVerifier {
+    async fn verify(
+        &self,
+        alg: JwsAlg,
+        key: &Jwk,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, VerifierError> {
+        self.calls.set(self.calls.get() + 1);
+        let rejected = |e: String| VerifierError::KeyRejected(e);
+        match alg {
+            JwsAlg::Rs256 => {
+                let n = BigUint::from_bytes_be(&material(key.n.as_deref())?);
+                let e = BigUint::from_bytes_be(&material(key.e.as_deref())?);
+                let public = RsaPublicKey::new(n, e).map_err(|e| rejected(e.to_string()))?;
+                let digest = Sha256::digest(signing_input);
+                Ok(public
+                    .verify(Pkcs1v15Sign::new::<Sha256>(), &digest, signature)
+                    .is_ok())
+            }
+            JwsAlg::Es256 => {
+                let (x, y) = (material(key.x.as_deref())?, material(key.y.as_deref())?);
+                let coordinate =
+                    |c: Vec<u8>| <[u8; 32]>::try_from(c).map_err(|_| rejected("size".into()));
+                let (x, y) = (coordinate(x)?.into(), coordinate(y)?.into());
+                let point = p256::EncodedPoint::from_affine_coordinates(&x, &y, false);
+                let key = VerifyingKey::from_encoded_point(&point)
+                    .map_err(|e| rejected(e.to_string()))?;
+                let Ok(sig) = EcSignature::from_slice(signature) else {
+                    return Ok(false);
+                };
+                Ok(key.verify(signing_input, &sig).is_ok())
+            }
+        }
+    }
+}
+
+/// A verifier whose runtime is broken.
+struct BrokenVerifier;
+
+impl SignatureVerifier for BrokenVerifier {
+    async fn verify(&self, _: JwsAlg, _: &Jwk, _: &[u8], _: &[u8]) -> Result<bool, VerifierError> {
+        Err(VerifierError::Runtime(
+            "crypto.subtle is not available".into(),
+        ))
+    }
+}
+
+fn check_with<V: SignatureVerifier>(
+    raw: &str,
+    keys: &Jwks,
+    v: &V,
+) -> Result<VerifiedIdToken, IdTokenError> {
+    let nonce = Nonce::new(NONCE);
+    let expect = Expectations {
+        issuer: ISSUER,
+        client_id: CLIENT,
+        nonce: &nonce,
+        now: NOW,
+    };
+    block_on(verify_id_token(raw, keys, &expect, v))
+}
+
+fn check_against(raw: &str, keys: &Jwks) -> Result<VerifiedIdToken, IdTokenError> {
+    check_with(raw, keys, &NativeVerifier::default())
+}
+
+fn check(raw: &str) -> Result<VerifiedIdToken, IdTokenError> {
+    check_against(raw, &idp_jwks())
+}
+
+/// Asserts the token is refused before the verifier is ever asked.
+fn refused_unsigned(raw: &str, keys: &Jwks) -> IdTokenError {
+    let verifier = NativeVerifier::default();
+    let err = check_with(raw, keys, &verifier).expect_err("must be refused");
+    assert_eq!(verifier.calls.get(), 0, "verifier was called for {err:?}");
+    err
+}
+
+// ---- happy paths ---------------------------------------------------------------------------
+
+#[test]
+fn rs256_happy_path_returns_the_claims() {
+    let token = check(&rs256(&claims())).expect("valid token");
+    assert_eq!(token.sub(), "00u1ada");
+    assert_eq!(token.email(), Some("ada@example.com"));
+    assert_eq!(token.email_verified(), Some(true));
+    assert_eq!(token.name(), Some("Ada Lovelace"));
+    assert_eq!(token.given_name(), Some("Ada"));
+    assert_eq!(token.family_name(), Some("Lovelace"));
+    assert_eq!(token.idp(), Some("0oa1idp"));
+    assert_eq!((token.exp(), token.iat()), (NOW + 300, NOW - 5));
+    assert_eq!(token.claims().get("auth_time"), Some(&json!(NOW - 10)));
+    let shown = format!("{token:?}");
+    assert!(
+        !shown.contains("ada@example.com") && !shown.contains(NONCE),
+        "{shown}"
+    );
+}
+
+#[test]
+fn es256_happy_path() {
+    let raw = mint(&json!({"alg": "ES256", "kid": "ec1"}), &claims());
+    assert_eq!(
+        check(&raw).map(|t| t.sub().to_owned()),
+        Ok("00u1ada".into())
+    );
+}
+
+#[test]
+fn optional_claims_are_lenient() {
+    let token = check(&rs256_with(|c| {
+        for k in [
+            "email",
+            "name",
+            "given_name",
+            "family_name",
+            "idp",
+            "email_verified",
+        ] {
+            c.remove(k);
+        }
+        c.insert("name".into(), json!(""));
+        c.insert("exp".into(), json!(NOW as f64 + 300.75));
+    }))
+    .expect("valid token");
+    assert_eq!(
+        (token.email(), token.name(), token.idp()),
+        (None, None, None)
+    );
+    assert_eq!(token.email_verified(), None);
+    assert_eq!(token.exp(), NOW + 300);
+}
+
+#[test]
+fn email_verified_accepts_bools_and_strings() {
+    let cases = [
+        (json!("true"), Some(true)),
+        (json!("false"), Some(false)),
+        (json!(false), Some(false)),
+        (json!(null), None),
+        (json!(1), Some(false)),
+        (json!("yes"), Some(false)),
+    ];
+    for (value, expected) in cases {
+        let raw = rs256_with(|c| {
+            c.insert("email_verified".into(), value.clone());
+        });
+        assert_eq!(
+            check(&raw).map(|t| t.email_verified()),
+            Ok(expected),
+            "{value}"
+        );
+    }
+}
+
+// ---- one test per error variant ------------------------------------------------------------
+
+#[test]
+fn too_large() {
+    assert_eq!(
+        check(&"a".repeat(MAX_ID_TOKEN_BYTES + 1)),
+        Err(IdTokenError::TooLarge)
+    );
+    let padded = rs256_with(|c| {
+        c.insert("padding".into(), json!("x".repeat(MAX_ID_TOKEN_BYTES)));
+    });
+    assert_eq!(
+        refused_unsigned(&padded, &idp_jwks()),
+        IdTokenError::TooLarge
+    );
+}
+
+#[test]
+fn malformed() {
+    let good = rs256(&claims());
+    let (h, rest) = good.split_once('.').expect("dots");
+    let (p, s) = rest.split_once('.').expect("dots");
+    let text = |t: &str| b64(t.as_bytes());
+    let cases = [
+        (String::new(), "not three dot-separated segments"),
+        (format!("{h}.{p}"), "not three dot-separated segments"),
+        (format!("{good}.{s}"), "not three dot-separated segments"),
+        (
+            format!("{h}.{p}.{s}.{s}.{s}"),
+            "not three dot-separated segments",
+        ),
+        (format!("{h}=.{p}.{s}"), "header is not base64url"),
+        (format!("{h}.{p}*.{s}"), "payload is not base64url"),
+        (format!("{h}.{p}.{s}=="), "signature is not base64url"),
+        (
+            format!("{}.{p}.{s}", text("not json")),
+            "header is not a JSON object",
+        ),
+        (
+            format!("{}.{p}.{s}", text("[\"RS256\"]")),
+            "header is not a JSON object",
+        ),
+        (
+            format!("{h}.{}.{s}", text("[1,2]")),
+            "payload is not a JSON object",
+        ),
+        (
+            format!("{h}.{}.{s}", text("{\"sub\":")),
+            "payload is not a JSON object",
+        ),
+        (
+            format!("{}.{p}.{s}", text("{\"kid\":\"rsa1\"}")),
+            "header has no alg",
+        ),
+        (
+            format!("{}.{p}.{s}", text("{\"alg\":256}")),
+            "header alg is not a string",
+        ),
+        (
+            format!("{}.{p}.{s}", text("{\"alg\":\"RS256\",\"kid\":7}")),
+            "header kid is not a string",
+        ),
+    ];
+    for (raw, reason) in cases {
+        assert_eq!(
+            refused_unsigned(&raw, &idp_jwks()),
+            IdTokenError::Malformed(reason),
+            "{raw}"
+        );
+    }
+}
+
+#[test]
+fn malformed_claim_types_and_es256_signature_length() {
+    let cases: [(&str, Value, &str); 5] = [
+        (
+            "exp",
+            json!("1767225900"),
+            "exp is not a non-negative number",
+        ),
+        ("iat", json!(-1), "iat is not a non-negative number"),
+        ("aud", json!(42), "aud is neither a string nor an array"),
+        ("aud", json!([CLIENT, 42]), "aud has a non-string entry"),
+        ("sub", json!(12345), "sub is not a string"),
+    ];
+    for (name, value, reason) in cases {
+        let raw = rs256_with(|c| {
+            c.insert(name.into(), value.clone());
+        });
+        assert_eq!(check(&raw), Err(IdTokenError::Malformed(reason)), "{name}");
+    }
+    // A DER-encoded ECDSA signature (as some libraries emit) is not JWS's r||s.
+    let input = signing_input(&json!({"alg": "ES256", "kid": "ec1"}), &claims());
+    let der = ec_key().sign(input.as_bytes());
+    let der: EcSignature = der;
+    let raw = format!("{input}.{}", b64(der.to_der().as_bytes()));
+    let reason = "ES256 signature is not 64 bytes (r||s)";
+    assert_eq!(
+        refused_unsigned(&raw, &idp_jwks()),
+        IdTokenError::Malformed(reason)
+    );
+}
+
+#[test]
+fn unsupported_alg_none_is_refused_before_any_key_lookup() {
+    let payload = b64(claims().to_string().as_bytes());
+    for alg in ["none", "None", "NONE"] {
+        let raw = format!(
+            "{}.{payload}.",
+            b64(json!({"alg": alg}).to_string().as_bytes())
+        );
+        // An empty JWKS would give NoKey if a key were looked up first.
+        let err = refused_unsigned(&raw, &Jwks::default());
+        assert_eq!(err, IdTokenError::UnsupportedAlg(alg.into()));
+    }
+}
+
+#[test]
+fn unsupported_alg_hs256_keyed_with_the_rsa_public_key() {
+    // The classic confusion attack: HMAC keyed with the IdP's public key, which anyone has.
+    let pem = rsa_key()
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("pem");
+    let header = json!({"alg": "HS256", "kid": "rsa1"});
+    let input = signing_input(&header, &claims());
+    let mut mac = Hmac::<Sha256>::new_from_slice(pem.as_bytes()).expect("any key length");
+    mac.update(input.as_bytes());
+    let raw = format!("{input}.{}", b64(&mac.finalize().into_bytes()));
+    let err = refused_unsigned(&raw, &idp_jwks());
+    assert_eq!(err, IdTokenError::UnsupportedAlg("HS256".into()));
+}
+
+#[test]
+fn unsupported_alg_others() {
+    for alg in [
+        "RS384", "RS512", "PS256", "ES384", "EdDSA", "rs256", "RSA-OAEP",
+    ] {
+        let raw = mint(&json!({"alg": alg, "kid": "rsa1"}), &claims());
+        let err = refused_unsigned(&raw, &idp_jwks());
+        assert_eq!(err, IdTokenError::UnsupportedAlg(alg.into()));
+    }
+    let long = "X".repeat(1000);
+    let raw = mint(&json!({"alg": long}), &claims());
+    assert_eq!(
+        check(&raw),
+        Err(IdTokenError::UnsupportedAlg("X".repeat(32)))
+    );
+}
+
+#[test]
+fn crit_header() {
+    let raw = mint(
+        &json!({"alg": "RS256", "kid": "rsa1", "crit": ["exp"]}),
+        &claims(),
+    );
+    assert_eq!(
+        refused_unsigned(&raw, &idp_jwks()),
+        IdTokenError::CritHeader
+    );
+}
+
+#[test]
+fn unknown_kid() {
+    let raw = mint(&json!({"alg": "RS256", "kid": "rotated-2"}), &claims());
+    assert_eq!(
+        refused_unsigned(&raw, &idp_jwks()),
+        IdTokenError::UnknownKid
+    );
+}
+
+#[test]
+fn ambiguous_key_without_kid() {
+    let raw = mint(&json!({"alg": "RS256"}), &claims());
+    let two = jwks(vec![
+        rsa_jwk(Some("old")),
+        rsa_jwk(Some("new")),
+        ec_jwk(Some("ec1")),
+    ]);
+    assert_eq!(refused_unsigned(&raw, &two), IdTokenError::AmbiguousKey);
+    // Exactly one RSA key fits (the EC key does not count): accepted.
+    assert!(check_against(&raw, &jwks(vec![rsa_jwk(None), ec_jwk(Some("ec1"))])).is_ok());
+}
+
+#[test]
+fn no_key_without_kid() {
+    let raw = mint(&json!({"alg": "RS256"}), &claims());
+    assert_eq!(
+        refused_unsigned(&raw, &jwks(vec![ec_jwk(Some("ec1"))])),
+        IdTokenError::NoKey
+    );
+}
+
+#[test]
+fn key_mismatch_rs256_against_ec_only_jwks() {
+    let raw = mint(&json!({"alg": "RS256", "kid": "ec1"}), &claims());
+    let ec_only = jwks(vec![ec_jwk(Some("ec1"))]);
+    assert_eq!(refused_unsigned(&raw, &ec_only), IdTokenError::KeyMismatch);
+}
+
+#[test]
+fn key_mismatch_for_an_encryption_key() {
+    let mut enc = rsa_jwk(Some("rsa1"));
+    enc["use"] = json!("enc");
+    let raw = rs256(&claims());
+    assert_eq!(
+        refused_unsigned(&raw, &jwks(vec![enc])),
+        IdTokenError::KeyMismatch
+    );
+}
+
+#[test]
+fn bad_signature() {
+    let raw = rs256(&claims());
+    let (input, sig) = raw.rsplit_once('.').expect("dots");
+    let mut sig = URL_SAFE_NO_PAD.decode(sig).expect("b64");
+    sig[10] ^= 0x01;
+    let flipped = format!("{input}.{}", b64(&sig));
+    assert_eq!(check(&flipped), Err(IdTokenError::BadSignature));
+
+    // A payload swapped under a genuine signature (here: a different member).
+    let mut other = claims();
+    other["sub"] = json!("00u1eve");
+    let forged = format!(
+        "{}.{}",
+        signing_input(&rs_header(), &other),
+        raw.rsplit_once('.').expect("dots").1
+    );
+    assert_eq!(check(&forged), Err(IdTokenError::BadSignature));
+
+    // A forgery reads as a bad signature, whatever else is wrong with it.
+    let bad_claims = rs256_with(|c| {
+        c.insert("iss".into(), json!("https://evil.example"));
+    });
+    let (input, _) = bad_claims.rsplit_once('.').expect("dots");
+    assert_eq!(
+        check(&format!("{input}.{}", b64(&sig))),
+        Err(IdTokenError::BadSignature)
+    );
+
+    let es = mint(&json!({"alg": "ES256", "kid": "ec1"}), &claims());
+    let (input, sig) = es.rsplit_once('.').expect("dots");
+    let mut sig = URL_SAFE_NO_PAD.decode(sig).expect("b64");
+    sig[63] ^= 0x80;
+    assert_eq!(
+        check(&format!("{input}.{}", b64(&sig))),
+        Err(IdTokenError::BadSignature)
+    );
+}
+
+#[test]
+fn verifier_failure_is_not_a_bad_signature() {
+    let err = check_with(&rs256(&claims()), &idp_jwks(), &BrokenVerifier);
+    let expected = VerifierError::Runtime("crypto.subtle is not available".into());
+    assert_eq!(err, Err(IdTokenError::Verifier(expected)));
+}
+
+#[test]
+fn wrong_issuer() {
+    for iss in [
+        json!("https://acme.okta.com"),
+        json!(format!("{ISSUER}/")),
+        json!(null),
+    ] {
+        let raw = rs256_with(|c| {
+            c.insert("iss".into(), iss.clone());
+        });
+        let found = iss.as_str().unwrap_or_default().to_owned();
+        let expected = IdTokenError::WrongIssuer {
+            expected: ISSUER.into(),
+            found,
+        };
+        assert_eq!(check(&raw), Err(expected));
+    }
+}
+
+#[test]
+fn wrong_audience() {
+    for aud in [
+        Some(json!("0oa1other")),
+        Some(json!(["0oa1other", "api"])),
+        Some(json!([])),
+        None,
+    ] {
+        let raw = rs256_with(|c| match &aud {
+            Some(aud) => {
+                c.insert("aud".into(), aud.clone());
+            }
+            None => {
+                c.remove("aud");
+            }
+        });
+        assert_eq!(check(&raw), Err(IdTokenError::WrongAudience), "{aud:?}");
+    }
+}
+
+#[test]
+fn azp_mismatch() {
+    let several = json!([CLIENT, "api://default"]);
+    let cases = [
+        (several.clone(), None),
+        (several.clone(), Some("0oa1other")),
+        (json!(CLIENT), Some("0oa1other")),
+        (json!([CLIENT]), Some("0oa1other")),
+    ];
+    for (aud, azp) in cases {
+        let raw = rs256_with(|c| {
+            c.insert("aud".into(), aud.clone());
+            if let Some(azp) = azp {
+                c.insert("azp".into(), json!(azp));
+            }
+        });
+        assert_eq!(check(&raw), Err(IdTokenError::AzpMismatch), "{aud} {azp:?}");
+    }
+    for (aud, azp) in [
+        (several, Some(CLIENT)),
+        (json!(CLIENT), Some(CLIENT)),
+        (json!([CLIENT]), None),
+    ] {
+        let raw = rs256_with(|c| {
+            c.insert("aud".into(), aud.clone());
+            if let Some(azp) = azp {
+                c.insert("azp".into(), json!(azp));
+            }
+        });
+        assert!(check(&raw).is_ok(), "{aud} {azp:?}");
+    }
+}
+
+fn with_date(name: &str, value: u64) -> Result<VerifiedIdToken, IdTokenError> {
+    check(&rs256_with(|c| {
+        c.insert(name.into(), json!(value));
+    }))
+}
+
+#[test]
+fn missing_exp() {
+    assert_eq!(
+        check(&rs256_with(|c| drop(c.remove("exp")))),
+        Err(IdTokenError::MissingExp)
+    );
+}
+
+#[test]
+fn expired_beyond_skew_and_accepted_within() {
+    assert_eq!(
+        with_date("exp", NOW - 121).map(|_| ()),
+        Err(IdTokenError::Expired)
+    );
+    assert_eq!(
+        with_date("exp", NOW - 120).map(|_| ()),
+        Err(IdTokenError::Expired)
+    );
+    assert!(with_date("exp", NOW - 119).is_ok(), "within the 120 s skew");
+    assert!(with_date("exp", NOW + 1).is_ok());
+}
+
+#[test]
+fn not_yet_valid() {
+    assert_eq!(
+        with_date("nbf", NOW + 121).map(|_| ()),
+        Err(IdTokenError::NotYetValid)
+    );
+    assert!(with_date("nbf", NOW + 120).is_ok());
+}
+
+#[test]
+fn missing_iat() {
+    assert_eq!(
+        check(&rs256_with(|c| drop(c.remove("iat")))),
+        Err(IdTokenError::MissingIat)
+    );
+}
+
+#[test]
+fn issued_in_future_beyond_skew() {
+    assert_eq!(
+        with_date("iat", NOW + 121).map(|_| ()),
+        Err(IdTokenError::IssuedInFuture)
+    );
+    assert!(with_date("iat", NOW + 120).is_ok(), "within the 120 s skew");
+}
+
+#[test]
+fn missing_nonce() {
+    let raw = rs256_with(|c| drop(c.remove("nonce")));
+    assert_eq!(check(&raw), Err(IdTokenError::MissingNonce));
+}
+
+#[test]
+fn nonce_mismatch() {
+    for other in ["n-0S6_WzA2Mj", "another-login's-nonce", ""] {
+        let raw = rs256_with(|c| {
+            c.insert("nonce".into(), json!(other));
+        });
+        assert_eq!(check(&raw), Err(IdTokenError::NonceMismatch), "{other}");
+    }
+}
+
+#[test]
+fn missing_sub() {
+    assert_eq!(
+        check(&rs256_with(|c| drop(c.remove("sub")))),
+        Err(IdTokenError::MissingSub)
+    );
+    let empty = rs256_with(|c| {
+        c.insert("sub".into(), json!(""));
+    });
+    assert_eq!(check(&empty), Err(IdTokenError::MissingSub));
+}
+
+// ---- error hygiene --------------------------------------------------------------------------
+
+#[test]
+fn errors_never_show_the_token_or_the_nonce() {
+    let raws = [
+        rs256_with(|c| drop(c.insert("nonce".into(), json!("wrong")))),
+        rs256_with(|c| drop(c.insert("iss".into(), json!("https://other")))),
+        mint(&json!({"alg": "none"}), &claims()),
+        format!("{}x", rs256(&claims())),
+    ];
+    for raw in raws {
+        let err = check(&raw).expect_err("refused");
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains(NONCE) && !shown.contains(&raw), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn codes_are_stable_and_distinct() {
+    let all = [
+        IdTokenError::TooLarge,
+        IdTokenError::Malformed("x"),
+        IdTokenError::UnsupportedAlg("x".into()),
+        IdTokenError::CritHeader,
+        IdTokenError::UnknownKid,
+        IdTokenError::AmbiguousKey,
+        IdTokenError::NoKey,
+        IdTokenError::KeyMismatch,
+        IdTokenError::BadSignature,
+        IdTokenError::Verifier(VerifierError::Runtime("x".into())),
+        IdTokenError::WrongIssuer {
+            expected: "a".into(),
+            found: "b".into(),
+        },
+        IdTokenError::WrongAudience,
+        IdTokenError::AzpMismatch,
+        IdTokenError::MissingExp,
+        IdTokenError::Expired,
+        IdTokenError::NotYetValid,
+        IdTokenError::MissingIat,
+        IdTokenError::IssuedInFuture,
+        IdTokenError::MissingNonce,
+        IdTokenError::NonceMismatch,
+        IdTokenError::MissingSub,
+    ];
+    let codes: std::collections::BTreeSet<_> = all.iter().map(IdTokenError::code).collect();
+    assert_eq!(codes.len(), all.len());
+    for code in codes {
+        assert!(code.starts_with("id_token_"), "{code}");
+        assert!(
+            code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{code}"
+        );
+    }
+    assert_eq!(IdTokenError::BadSignature.code(), "id_token_bad_signature");
+}

@@ -1,0 +1,23 @@
+//! Everything that decides, and nothing that touches the runtime: no `worker` here.
+
+pub mod authorize;
+pub mod callback;
+pub mod config;
+pub mod cookies;
+pub mod crypto;
+pub mod discovery;
+pub mod forwarder;
+pub mod handoff;
+pub mod id_token;
+pub mod http;
+pub mod jwks;
+pub mod log;
+pub mod member;
+pub mod pages;
+pub mod return_to;
+pub mod secret;
+pub mod session;
+pub mod tenant;
+pub mod tenant_record;
+pub mod token;
+pub mod webhook;

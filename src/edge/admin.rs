@@ -1,0 +1,223 @@
+//! The admin API on the apex host (SPEC "Admin API"): JSON in and out, bearer token compared
+//! in constant time, nothing stored unless the whole request is valid.
+
+use worker::kv::KvStore;
+use worker::{Method, Request, Response};
+
+use crate::core::config::{ConfigErrors, FieldError, RawTenantConfig, TenantConfig};
+use crate::core::crypto::KeyRing;
+use crate::core::log::RequestLog;
+use crate::core::secret::constant_time_eq;
+use crate::core::tenant::TenantId;
+use crate::core::tenant_record::{Tenant, WEBHOOK_SECRET_OVERLAP_SECS};
+use crate::core::webhook::webhook_secret_from_random;
+
+use super::respond::{self, AppError};
+use super::{check, rand, settings, tenants, Ctx};
+
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn json_error(status: u16, code: &'static str, message: &str) -> AppError {
+    AppError::json(status, code, message)
+}
+
+fn field_errors(status: u16, code: &'static str, errors: &ConfigErrors) -> AppError {
+    AppError::Json { status, body: serde_json::to_value(errors).unwrap_or_default(), code }
+}
+
+fn authorized(req: &Request, ctx: &Ctx<'_>) -> Result<(), AppError> {
+    let expected = settings::admin_token(ctx.env).map_err(|e| {
+        AppError::json(503, "misconfigured", "the worker is not configured").with_detail_json(e.0)
+    })?;
+    let header = req.headers().get("authorization").ok().flatten().unwrap_or_default();
+    let given = header.strip_prefix("Bearer ").unwrap_or_default();
+    if !given.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AppError::Bare { status: 401, code: "unauthorized" })
+    }
+}
+
+fn keyring(ctx: &Ctx<'_>) -> Result<KeyRing, AppError> {
+    settings::keyring(ctx.env).map_err(|e| AppError::json(503, "misconfigured", "the worker is not configured").with_detail_json(e.0))
+}
+
+pub async fn handle(mut req: Request, ctx: &Ctx<'_>, path: &str, log: &mut RequestLog) -> Result<Response, AppError> {
+    authorized(&req, ctx)?;
+    let segments: Vec<&str> = path.trim_start_matches("/admin").trim_matches('/').split('/').collect();
+    let method = req.method();
+    match segments.as_slice() {
+        ["tenants"] => match method {
+            Method::Get => list(ctx).await,
+            _ => Err(json_error(405, "method_not_allowed", "use GET")),
+        },
+        ["tenants", id, rest @ ..] => {
+            let id = TenantId::parse(id).map_err(|_| json_error(400, "invalid_tenant_id", "tenant ids are [a-z0-9][a-z0-9-]{0,62}"))?;
+            log.tenant = Some(id.to_string());
+            match (rest, method) {
+                ([], Method::Get) => get(ctx, &id).await,
+                ([], Method::Put) => put(&mut req, ctx, &id, log).await,
+                ([], Method::Delete) => delete(ctx, &id).await,
+                ([], _) => Err(json_error(405, "method_not_allowed", "use GET, PUT or DELETE")),
+                (["webhook-secret"], Method::Post) => rotate_webhook_secret(ctx, &id).await,
+                (["check"], Method::Post) => check::check(ctx, &id).await,
+                (["webhook-secret"] | ["check"], _) => Err(json_error(405, "method_not_allowed", "use POST")),
+                _ => Err(json_error(404, "not_found", "no such admin route")),
+            }
+        }
+        _ => Err(json_error(404, "not_found", "no such admin route")),
+    }
+}
+
+pub async fn existing(ctx: &Ctx<'_>, kv: &KvStore, keys: &KeyRing, id: &TenantId) -> Result<Option<Tenant>, AppError> {
+    tenants::load_fresh(kv, keys, &ctx.config_context(), id.as_str())
+        .await
+        .map_err(|e| AppError::json(409, "stored_tenant_unreadable", "the stored tenant cannot be read; DELETE it and create it again").with_detail_json(e.to_string()))
+}
+
+async fn list(ctx: &Ctx<'_>) -> Result<Response, AppError> {
+    let kv = ctx.kv()?;
+    let keys = keyring(ctx)?;
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut req = kv.list().prefix("tenant:".to_string());
+        if let Some(c) = cursor.take() {
+            req = req.cursor(c);
+        }
+        let page = req.execute().await.map_err(|_| json_error(503, "kv_unavailable", "KV list failed"))?;
+        for key in &page.keys {
+            let id = key.name.trim_start_matches("tenant:");
+            match tenants::load_fresh(&kv, &keys, &ctx.config_context(), id).await {
+                Ok(Some(t)) => out.push(t.public_json()),
+                Ok(None) => {}
+                Err(_) => out.push(serde_json::json!({ "id": id, "error": "stored tenant cannot be read" })),
+            }
+        }
+        match page.cursor {
+            Some(c) if !page.list_complete => cursor = Some(c),
+            _ => break,
+        }
+    }
+    Ok(respond::json(200, &serde_json::json!({ "tenants": out })))
+}
+
+async fn get(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
+    let kv = ctx.kv()?;
+    let keys = keyring(ctx)?;
+    match existing(ctx, &kv, &keys, id).await? {
+        Some(t) => Ok(respond::json(200, &t.public_json())),
+        None => Err(json_error(404, "not_found", "no such tenant")),
+    }
+}
+
+async fn read_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
+    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(json_error(413, "body_too_large", "the body is over 64 KiB"));
+    }
+    let body = req.bytes().await.map_err(|_| json_error(400, "unreadable_body", "the body could not be read"))?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(json_error(413, "body_too_large", "the body is over 64 KiB"));
+    }
+    Ok(body)
+}
+
+async fn put(req: &mut Request, ctx: &Ctx<'_>, id: &TenantId, log: &mut RequestLog) -> Result<Response, AppError> {
+    let body = read_body(req).await?;
+    let raw = RawTenantConfig::from_json(&body).map_err(|e| field_errors(422, "invalid_config", &e))?;
+    let mut config = TenantConfig::parse(raw, &ctx.config_context()).map_err(|e| field_errors(422, "invalid_config", &e))?;
+    let kv = ctx.kv()?;
+    let keys = keyring(ctx)?;
+    let previous = existing(ctx, &kv, &keys, id).await?;
+    let client_secret = match (config.client_secret.clone(), &previous) {
+        (Some(s), _) => s,
+        (None, Some(p)) => p.client_secret.clone(),
+        (None, None) => return Err(field_errors(422, "invalid_config", &ConfigErrors::one("client_secret", "is required when creating a tenant"))),
+    };
+    config.client_secret = Some(client_secret.clone());
+    check_domains(&kv, id, &config.custom_domains).await?;
+    let created = previous.is_none();
+    let (webhook_secret, previous_webhook_secret) = match &previous {
+        Some(p) => (p.webhook_secret.clone(), p.previous_webhook_secret.clone()),
+        None => (webhook_secret_from_random(&rand::bytes()), None),
+    };
+    let old_domains = previous.map(|p| p.config.custom_domains).unwrap_or_default();
+    let tenant = Tenant { id: id.to_string(), config, client_secret, webhook_secret, previous_webhook_secret };
+    save(ctx, &kv, &keys, &tenant).await?;
+    for d in &tenant.config.custom_domains {
+        put_text(&kv, &tenants::domain_key(d), id.as_str()).await?;
+        tenants::remember_domain(d, Some(id.to_string()), ctx.now_ms);
+    }
+    for d in old_domains.iter().filter(|d| !tenant.config.custom_domains.contains(d)) {
+        let _ = kv.delete(&tenants::domain_key(d)).await;
+        tenants::remember_domain(d, None, ctx.now_ms);
+    }
+    let mut body = tenant.public_json();
+    if created {
+        body["webhook_secret"] = serde_json::Value::String(tenant.webhook_secret.secret().to_string());
+        log.outcome = "created";
+    } else {
+        log.outcome = "replaced";
+    }
+    Ok(respond::json(if created { 201 } else { 200 }, &body))
+}
+
+async fn check_domains(kv: &KvStore, id: &TenantId, domains: &[String]) -> Result<(), AppError> {
+    let mut conflicts = Vec::new();
+    for (i, d) in domains.iter().enumerate() {
+        let owner = kv.get(&tenants::domain_key(d)).text().await.ok().flatten();
+        if owner.is_some_and(|o| o != id.as_str()) {
+            conflicts.push(FieldError { field: format!("custom_domains[{i}]"), message: format!("{d} is already used by another tenant") });
+        }
+    }
+    if conflicts.is_empty() {
+        Ok(())
+    } else {
+        Err(field_errors(409, "domain_taken", &ConfigErrors(conflicts)))
+    }
+}
+
+async fn put_text(kv: &KvStore, key: &str, value: &str) -> Result<(), AppError> {
+    let put = kv.put(key, value).map_err(|_| json_error(503, "kv_unavailable", "KV write failed"))?;
+    put.execute().await.map_err(|_| json_error(503, "kv_unavailable", "KV write failed"))
+}
+
+async fn save(ctx: &Ctx<'_>, kv: &KvStore, keys: &KeyRing, tenant: &Tenant) -> Result<(), AppError> {
+    let record = tenant.seal(keys, &mut || rand::bytes());
+    let raw = serde_json::to_string(&record).map_err(|_| json_error(500, "serialize", "could not store the tenant"))?;
+    put_text(kv, &tenants::tenant_key(&tenant.id), &raw).await?;
+    tenants::remember(&tenant.id, Some(std::rc::Rc::new(tenant.clone())), ctx.now_ms);
+    Ok(())
+}
+
+async fn delete(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
+    let kv = ctx.kv()?;
+    let raw = kv.get(&tenants::tenant_key(id.as_str())).text().await.ok().flatten();
+    let Some(raw) = raw else { return Err(json_error(404, "not_found", "no such tenant")) };
+    // Domain mappings are found from the stored config even when its secrets no longer open.
+    let domains: Vec<String> = serde_json::from_str::<serde_json::Value>(&raw)
+        .ok()
+        .and_then(|v| serde_json::from_value(v["config"]["custom_domains"].clone()).ok())
+        .unwrap_or_default();
+    for d in &domains {
+        let _ = kv.delete(&tenants::domain_key(d)).await;
+        tenants::remember_domain(d, None, ctx.now_ms);
+    }
+    kv.delete(&tenants::tenant_key(id.as_str())).await.map_err(|_| json_error(503, "kv_unavailable", "KV delete failed"))?;
+    tenants::remember(id.as_str(), None, ctx.now_ms);
+    Ok(respond::bare(204))
+}
+
+async fn rotate_webhook_secret(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
+    let kv = ctx.kv()?;
+    let keys = keyring(ctx)?;
+    let Some(mut tenant) = existing(ctx, &kv, &keys, id).await? else {
+        return Err(json_error(404, "not_found", "no such tenant"));
+    };
+    let fresh = webhook_secret_from_random(&rand::bytes());
+    let old = std::mem::replace(&mut tenant.webhook_secret, fresh);
+    tenant.previous_webhook_secret = Some((old, ctx.now() + WEBHOOK_SECRET_OVERLAP_SECS));
+    save(ctx, &kv, &keys, &tenant).await?;
+    Ok(respond::json(200, &serde_json::json!({ "webhook_secret": tenant.webhook_secret.secret() })))
+}

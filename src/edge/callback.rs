@@ -1,0 +1,107 @@
+//! `GET|POST /authorization-code/callback`, SPEC checks 1–4 and the relay to the start host;
+//! `finish` does 5–9.
+
+use std::rc::Rc;
+
+use worker::{Method, Request, Response};
+
+use crate::core::authorize::PendingLogin;
+use crate::core::callback::{parse_callback, CallbackParams, MAX_CALLBACK_BYTES};
+use crate::core::cookies;
+use crate::core::log::RequestLog;
+use crate::core::pages::Problem;
+use crate::core::secret::constant_time_eq;
+use crate::core::tenant_record::Tenant;
+
+use super::respond::{self, AppError};
+use super::{finish, Ctx};
+
+/// Reads the callback's parameters: the query for GET, the form body for POST.
+async fn read_params(req: &mut Request, ctx: &Ctx<'_>) -> Result<(String, bool), AppError> {
+    if req.method() == Method::Post {
+        let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_CALLBACK_BYTES) {
+            return Err(AppError::page(Problem::TooLarge, "body_too_large"));
+        }
+        let body = req.bytes().await.map_err(|_| AppError::page(Problem::BadRequest, "unreadable_body"))?;
+        if body.len() > MAX_CALLBACK_BYTES {
+            return Err(AppError::page(Problem::TooLarge, "body_too_large"));
+        }
+        Ok((String::from_utf8_lossy(&body).into_owned(), true))
+    } else {
+        let query = ctx.url.query().unwrap_or_default();
+        if query.len() > MAX_CALLBACK_BYTES {
+            return Err(AppError::page(Problem::UriTooLong, "query_too_long"));
+        }
+        Ok((query.to_string(), false))
+    }
+}
+
+fn expired(on_apex: bool) -> AppError {
+    if on_apex {
+        AppError::page(Problem::UnknownState, "unknown_state")
+    } else {
+        AppError::page(Problem::ExpiredLink, "unknown_state").start_again("/login")
+    }
+}
+
+pub async fn handle(mut req: Request, ctx: &Ctx<'_>, tenant: Option<Rc<Tenant>>, log: &mut RequestLog) -> Result<Response, AppError> {
+    let (raw, is_post) = read_params(&mut req, ctx).await?;
+    let params = parse_callback(&raw);
+    let kv = ctx.kv()?;
+    let on_apex = tenant.is_none();
+
+    // 1. `state` names a pending login.
+    let state = params.state.clone().filter(|s| s.len() <= 128).ok_or_else(|| expired(on_apex))?;
+    let key = format!("pending:{state}");
+    let pending: PendingLogin = match kv.get(&key).json().await {
+        Ok(Some(p)) => p,
+        _ => return Err(expired(on_apex)),
+    };
+    log.tenant = Some(pending.tenant.clone());
+    // Every callback path ends on the host that served /login/sso, where the binding cookie is.
+    if pending.start_origin != ctx.origin {
+        log.outcome = "relayed_to_start_host";
+        let target = format!("{}/authorization-code/callback", pending.start_origin);
+        return Ok(if is_post {
+            respond::redirect(307, &target, &[])
+        } else {
+            respond::redirect(302, &format!("{target}?{raw}"), &[])
+        });
+    }
+    let tenant = match tenant {
+        Some(t) if t.id == pending.tenant => t,
+        _ => return Err(expired(on_apex)),
+    };
+    // One use only (best effort on KV; the IdP's single-use code, PKCE and the cookie close the rest).
+    let _ = kv.delete(&key).await;
+
+    // 2. The browser-binding cookie matches (login CSRF).
+    let cookie_header = req.headers().get("cookie").ok().flatten();
+    let browser = cookies::read(cookie_header.as_deref(), cookies::BROWSER, ctx.settings.local_dev);
+    if !browser.is_some_and(|b| constant_time_eq(b.as_bytes(), pending.browser.secret().as_bytes())) {
+        return Err(AppError::page(Problem::CsrfMismatch, "browser_mismatch").start_again("/login"));
+    }
+
+    // 3. The IdP reported an error.
+    check_idp_error(&params)?;
+
+    // 4. RFC 9207: `iss`, when present, must be our issuer.
+    let issuer = tenant.config.issuer(ctx.settings.local_dev);
+    if params.iss.as_deref().is_some_and(|iss| iss != issuer) {
+        return Err(AppError::page(Problem::IssuerMismatch, "iss_param_mismatch").start_again("/login"));
+    }
+    let code = params.code.clone().ok_or_else(|| AppError::page(Problem::BadRequest, "missing_code").start_again("/login"))?;
+    finish::finish(ctx, &kv, &tenant, pending, &issuer, &code, log).await
+}
+
+fn check_idp_error(params: &CallbackParams) -> Result<(), AppError> {
+    let Some(error) = &params.error else { return Ok(()) };
+    let problem = if error == "access_denied" {
+        Problem::AccessDenied { description: params.error_description.clone() }
+    } else {
+        Problem::IdpError { error: error.clone(), description: params.error_description.clone() }
+    };
+    let code = if error == "access_denied" { "idp_access_denied" } else { "idp_error" };
+    Err(AppError::page(problem, code).start_again("/login"))
+}

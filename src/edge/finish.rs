@@ -1,0 +1,166 @@
+//! Callback steps 5–9: code exchange, ID token verification, member identity, provisioning,
+//! session and handoff.
+
+use worker::kv::KvStore;
+use worker::Response;
+
+use crate::core::authorize::PendingLogin;
+use crate::core::cookies;
+use crate::core::discovery::ProviderMetadata;
+use crate::core::handoff::{assertion_claims, sign_assertion, AssertionContext};
+use crate::core::id_token::{verify_id_token, Expectations, IdTokenError, VerifiedIdToken};
+use crate::core::log::RequestLog;
+use crate::core::member::{IdentityClaims, Member};
+use crate::core::pages::{handoff_page, Problem};
+use crate::core::session::{id_token_aad, session_ttl, Session};
+use crate::core::tenant_record::Tenant;
+use crate::core::token::{parse_token_response, parse_userinfo, token_request, userinfo_request, TokenError, TokenRequest, TokenResponse};
+
+use super::respond::{self, AppError};
+use super::webcrypto::WebCryptoVerifier;
+use super::{idp, misconfigured, outbound, provision, rand, settings, Ctx};
+
+pub async fn finish(
+    ctx: &Ctx<'_>,
+    kv: &KvStore,
+    tenant: &Tenant,
+    pending: PendingLogin,
+    issuer: &str,
+    code: &str,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
+    let meta = idp::metadata(kv, issuer, ctx.now())
+        .await
+        .map_err(|e| AppError::page(Problem::IdpUnavailable, e.code()).with_detail(e.to_string()).start_again("/login"))?;
+    // 5. Code exchange.
+    let tokens = exchange(tenant, &meta, &pending, code).await?;
+    // 6. ID token verification (OIDC Core 3.1.3.7), the signature through WebCrypto.
+    let verified = verify(ctx, kv, tenant, issuer, &meta, &pending, &tokens).await?;
+    // 7. Member identity, with the userinfo fallback.
+    let member = identify(&meta, &tokens, &verified, tenant.config.allow_unverified_email).await?;
+    // 8. Provisioning.
+    let provisioned = if tenant.config.provision_new_users {
+        provision::provision(ctx.env, tenant, issuer, &member).await?
+    } else {
+        false
+    };
+    // 9. Session, then the handoff.
+    let session_cookie = create_session(ctx, kv, tenant, &tokens, &verified).await?;
+    log.outcome = "handoff";
+    handoff(ctx, tenant, &member, &pending, provisioned, session_cookie)
+}
+
+async fn exchange(tenant: &Tenant, meta: &ProviderMetadata, pending: &PendingLogin, code: &str) -> Result<TokenResponse, AppError> {
+    let req = token_request(&TokenRequest {
+        token_endpoint: &meta.token_endpoint,
+        auth: tenant.config.token_endpoint_auth_method,
+        client_id: &tenant.config.client_id,
+        client_secret: &tenant.client_secret,
+        code,
+        redirect_uri: &pending.redirect_uri,
+        verifier: &pending.verifier,
+    });
+    let result = outbound::send(&req).await;
+    parse_token_response(result.as_ref().map_err(|e| *e)).map_err(|e| {
+        let problem = match &e {
+            TokenError::OAuth { .. } => Problem::TokenRejected,
+            TokenError::Timeout => Problem::IdpTimeout,
+            _ => Problem::IdpUnavailable,
+        };
+        AppError::page(problem, e.code()).with_detail(e.to_string()).start_again("/login")
+    })
+}
+
+async fn verify(
+    ctx: &Ctx<'_>,
+    kv: &KvStore,
+    tenant: &Tenant,
+    issuer: &str,
+    meta: &ProviderMetadata,
+    pending: &PendingLogin,
+    tokens: &TokenResponse,
+) -> Result<VerifiedIdToken, AppError> {
+    let failed = |code: &'static str, detail: String| AppError::page(Problem::VerificationFailed, code).with_detail(detail).start_again("/login");
+    let expect = Expectations { issuer, client_id: &tenant.config.client_id, nonce: &pending.nonce, now: ctx.now() };
+    let raw = tokens.id_token.secret();
+    let jwks = idp::jwks(kv, issuer, meta, ctx.now()).await.map_err(|e| failed(e.code(), e.to_string()))?;
+    match verify_id_token(raw, &jwks, &expect, &WebCryptoVerifier).await {
+        Err(IdTokenError::UnknownKid) => {
+            // Key rotation: one refetch per issuer every 30 s at most.
+            let jwks = match idp::refetch_jwks_for_unknown_kid(kv, issuer, meta, ctx.now()).await {
+                Some(Ok(jwks)) => jwks,
+                Some(Err(e)) => return Err(failed(e.code(), e.to_string())),
+                None => return Err(failed(IdTokenError::UnknownKid.code(), "unknown kid; JWKS refetched less than 30 s ago".into())),
+            };
+            verify_id_token(raw, &jwks, &expect, &WebCryptoVerifier).await.map_err(|e| failed(e.code(), e.to_string()))
+        }
+        other => other.map_err(|e| failed(e.code(), e.to_string())),
+    }
+}
+
+async fn identify(meta: &ProviderMetadata, tokens: &TokenResponse, t: &VerifiedIdToken, allow_unverified: bool) -> Result<Member, AppError> {
+    let mut claims = IdentityClaims {
+        sub: t.sub().to_string(),
+        email: t.email().map(str::to_string),
+        email_verified: t.email_verified(),
+        name: t.name().map(str::to_string),
+        given_name: t.given_name().map(str::to_string),
+        family_name: t.family_name().map(str::to_string),
+        idp: t.idp().map(str::to_string),
+    };
+    if claims.needs_userinfo() {
+        if let (Some(endpoint), Some(token)) = (&meta.userinfo_endpoint, &tokens.access_token) {
+            let result = outbound::send(&userinfo_request(endpoint, token)).await;
+            let info = parse_userinfo(result.as_ref().map_err(|e| *e), &claims.sub).map_err(|e| {
+                AppError::page(Problem::VerificationFailed, e.code()).with_detail(e.to_string()).start_again("/login")
+            })?;
+            claims = claims.merge_userinfo(&info);
+        }
+    }
+    claims.into_member(allow_unverified).map_err(|e| {
+        let problem = match e {
+            crate::core::member::MemberError::NoEmail => Problem::NoEmail,
+            crate::core::member::MemberError::EmailUnverified => Problem::EmailUnverified,
+        };
+        AppError::page(problem, e.code()).start_again("/login")
+    })
+}
+
+async fn create_session(ctx: &Ctx<'_>, kv: &KvStore, tenant: &Tenant, tokens: &TokenResponse, t: &VerifiedIdToken) -> Result<String, AppError> {
+    let keys = settings::keyring(ctx.env).map_err(|e| misconfigured(e.0))?;
+    let sid = rand::token();
+    let ttl = session_ttl(ctx.now(), t.exp());
+    let session = Session {
+        tenant: tenant.id.clone(),
+        sub: t.sub().to_string(),
+        id_token_sealed: keys.seal(tokens.id_token.secret().as_bytes(), &id_token_aad(&sid), rand::bytes()),
+        expires_at: ctx.now() + ttl,
+    };
+    let body = serde_json::to_string(&session).map_err(|_| misconfigured("session serialization"))?;
+    let put = kv.put(&format!("session:{sid}"), body).map_err(|_| super::login::kv_failed())?;
+    put.expiration_ttl(ttl).execute().await.map_err(|_| super::login::kv_failed())?;
+    Ok(cookies::session_cookie(&sid, ttl, ctx.settings.local_dev))
+}
+
+fn handoff(ctx: &Ctx<'_>, tenant: &Tenant, member: &Member, pending: &PendingLogin, provisioned: bool, cookie: String) -> Result<Response, AppError> {
+    let key = settings::handoff_key(ctx.env).map_err(|e| misconfigured(e.0))?;
+    let issuer = ctx.tenant_origin(&tenant.id);
+    let jti = rand::token();
+    let claims = assertion_claims(
+        member,
+        &AssertionContext {
+            issuer: &issuer,
+            portal_url: &tenant.config.portal_url,
+            tenant: &tenant.id,
+            now: ctx.now(),
+            jti: &jti,
+            return_to: pending.return_to.as_deref(),
+            portal_state: pending.portal_state.as_deref(),
+            provisioned,
+        },
+    );
+    let assertion = sign_assertion(&key, &claims).map_err(|_| misconfigured("assertion signing failed"))?;
+    let action = format!("{}{}", tenant.config.portal_url, tenant.config.handoff_path);
+    let page = handoff_page(&action, &assertion, &rand::token());
+    Ok(respond::with_headers(respond::html(page), &[("set-cookie", cookie)]))
+}

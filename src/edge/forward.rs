@@ -1,0 +1,59 @@
+//! Forwarder mode (`FORWARD_TO` set): relays the IdP's callback to the hosted tenant endpoint,
+//! every parameter carried and re-encoded; nothing is ever reflected into a page.
+
+use worker::{Env, Method, Request, Response};
+
+use crate::core::forwarder::{forward_location, parse_forward_to, post_location, MAX_CALLBACK_BYTES};
+use crate::core::log::RequestLog;
+
+use super::respond;
+use super::respond::AppError;
+use super::settings::Settings;
+
+pub async fn handle(mut req: Request, env: &Env, log: &mut RequestLog) -> Result<Response, AppError> {
+    let settings = Settings::from_env(env);
+    let raw = settings.forward_to.unwrap_or_default();
+    let target = match parse_forward_to(&raw, settings.local_dev) {
+        Ok(t) => t,
+        Err(e) => {
+            log.route = "forwarder";
+            log.error = Some("forward_to_invalid");
+            log.detail = Some(e.to_string());
+            log.outcome = "misconfigured";
+            return Ok(respond::bare(503));
+        }
+    };
+    let url = req.url().map_err(|_| AppError::Bare { status: 400, code: "bad_url" })?;
+    match url.path() {
+        "/healthz" => {
+            log.route = "/healthz";
+            Ok(respond::text(200, "ok"))
+        }
+        "/authorization-code/callback" => {
+            log.route = "/authorization-code/callback";
+            log.outcome = "forwarded";
+            match req.method() {
+                Method::Get | Method::Head => {
+                    let query = url.query();
+                    if query.is_some_and(|q| q.len() > MAX_CALLBACK_BYTES) {
+                        return Err(AppError::Bare { status: 414, code: "query_too_long" });
+                    }
+                    Ok(respond::redirect(302, &forward_location(&target, query), &[]))
+                }
+                Method::Post => {
+                    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+                    let too_big = match declared {
+                        Some(n) => n > MAX_CALLBACK_BYTES,
+                        None => req.bytes().await.map(|b| b.len() > MAX_CALLBACK_BYTES).unwrap_or(true),
+                    };
+                    if too_big {
+                        return Err(AppError::Bare { status: 413, code: "body_too_large" });
+                    }
+                    Ok(respond::redirect(307, &post_location(&target), &[]))
+                }
+                _ => Err(AppError::Bare { status: 405, code: "method_not_allowed" }),
+            }
+        }
+        _ => Err(AppError::Bare { status: 404, code: "not_found" }),
+    }
+}

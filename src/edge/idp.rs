@@ -1,0 +1,155 @@
+//! IdP metadata (discovery + JWKS) per issuer: isolate memory, then KV, then the network.
+//! A token with an unknown `kid` may force one JWKS refetch per issuer every 30 s, so key
+//! rotation works without a restart and a flood of bad tokens cannot hammer the IdP.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+use worker::kv::KvStore;
+
+use crate::core::discovery::{cache_ttl_secs, discovery_request, parse_discovery, DiscoveryError, ProviderMetadata};
+use crate::core::http::OutboundRequest;
+use crate::core::jwks::Jwks;
+
+use super::outbound::send;
+
+pub const FORCED_REFETCH_INTERVAL_SECS: u64 = 30;
+
+/// What is cached for one issuer, in memory and (as JSON) in KV under `idp:{issuer}`.
+#[derive(Clone, Serialize, Deserialize, Default)]
+struct IssuerEntry {
+    meta: Option<ProviderMetadata>,
+    meta_expires: u64,
+    jwks_raw: Option<String>,
+    jwks_expires: u64,
+    forced_at: u64,
+    #[serde(skip)]
+    jwks: Option<Rc<Jwks>>,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<String, IssuerEntry>> = RefCell::new(HashMap::new());
+}
+
+fn kv_key(issuer: &str) -> String {
+    format!("idp:{issuer}")
+}
+
+fn memory(issuer: &str) -> Option<IssuerEntry> {
+    CACHE.with(|c| c.borrow().get(issuer).cloned())
+}
+
+fn remember(issuer: &str, entry: IssuerEntry) {
+    CACHE.with(|c| c.borrow_mut().insert(issuer.to_string(), entry));
+}
+
+/// Memory first, then KV (filling memory); never awaits while holding the cache.
+async fn load(kv: &KvStore, issuer: &str) -> IssuerEntry {
+    if let Some(e) = memory(issuer) {
+        return e;
+    }
+    let mut entry: IssuerEntry = kv.get(&kv_key(issuer)).json().await.ok().flatten().unwrap_or_default();
+    entry.jwks = entry.jwks_raw.as_deref().and_then(|raw| Jwks::parse(raw.as_bytes()).ok()).map(Rc::new);
+    remember(issuer, entry.clone());
+    entry
+}
+
+async fn store(kv: &KvStore, issuer: &str, entry: IssuerEntry, now: u64) {
+    let ttl = entry.meta_expires.max(entry.jwks_expires).saturating_sub(now).max(120);
+    if let Ok(put) = kv.put(&kv_key(issuer), serde_json::to_string(&entry).unwrap_or_default()) {
+        let _ = put.expiration_ttl(ttl).execute().await;
+    }
+    remember(issuer, entry);
+}
+
+/// Discovery for `issuer`, checked (issuer equality, endpoints on the issuer's origin).
+pub async fn metadata(kv: &KvStore, issuer: &str, now: u64) -> Result<ProviderMetadata, DiscoveryError> {
+    let entry = load(kv, issuer).await;
+    if let Some(meta) = entry.meta.clone().filter(|_| entry.meta_expires > now) {
+        return Ok(meta);
+    }
+    let (meta, ttl) = fetch_metadata(issuer).await?;
+    let fresh = IssuerEntry { meta: Some(meta.clone()), meta_expires: now + ttl, ..load(kv, issuer).await };
+    store(kv, issuer, fresh, now).await;
+    Ok(meta)
+}
+
+/// Fetches discovery now, bypassing every cache.
+pub async fn fetch_metadata(issuer: &str) -> Result<(ProviderMetadata, u64), DiscoveryError> {
+    let resp = send(&discovery_request(issuer)).await.map_err(|e| DiscoveryError::Unreachable(e.to_string()))?;
+    let meta = parse_discovery(&resp, issuer)?;
+    Ok((meta, cache_ttl_secs(resp.header("cache-control"))))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksFetchError {
+    #[error("the JWKS could not be fetched")]
+    Unreachable,
+    #[error("the JWKS answered HTTP {0}")]
+    Status(u16),
+    #[error("the JWKS is not a valid key set")]
+    Invalid,
+}
+
+impl JwksFetchError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unreachable => "jwks_unreachable",
+            Self::Status(_) => "jwks_status",
+            Self::Invalid => "jwks_invalid",
+        }
+    }
+}
+
+/// Fetches the JWKS now, bypassing every cache; returns the raw body too, for caching.
+pub async fn fetch_jwks(jwks_uri: &str) -> Result<(Jwks, String, u64), JwksFetchError> {
+    let resp = send(&OutboundRequest::get(jwks_uri)).await.map_err(|_| JwksFetchError::Unreachable)?;
+    if resp.status != 200 {
+        return Err(JwksFetchError::Status(resp.status));
+    }
+    let jwks = Jwks::parse(&resp.body).map_err(|_| JwksFetchError::Invalid)?;
+    let raw = String::from_utf8(resp.body.clone()).map_err(|_| JwksFetchError::Invalid)?;
+    Ok((jwks, raw, cache_ttl_secs(resp.header("cache-control"))))
+}
+
+async fn refresh_jwks(kv: &KvStore, issuer: &str, meta: &ProviderMetadata, now: u64, forced: bool) -> Result<Rc<Jwks>, JwksFetchError> {
+    let (jwks, raw, ttl) = fetch_jwks(&meta.jwks_uri).await?;
+    let jwks = Rc::new(jwks);
+    let mut entry = load(kv, issuer).await;
+    entry.jwks = Some(jwks.clone());
+    entry.jwks_raw = Some(raw);
+    entry.jwks_expires = now + ttl;
+    if forced {
+        entry.forced_at = now;
+    }
+    store(kv, issuer, entry, now).await;
+    Ok(jwks)
+}
+
+/// The issuer's JWKS, cached.
+pub async fn jwks(kv: &KvStore, issuer: &str, meta: &ProviderMetadata, now: u64) -> Result<Rc<Jwks>, JwksFetchError> {
+    let entry = load(kv, issuer).await;
+    match entry.jwks {
+        Some(jwks) if entry.jwks_expires > now => Ok(jwks),
+        _ => refresh_jwks(kv, issuer, meta, now, false).await,
+    }
+}
+
+/// A refetch after an unknown `kid`: `None` when one already happened in the last 30 s.
+pub async fn refetch_jwks_for_unknown_kid(
+    kv: &KvStore,
+    issuer: &str,
+    meta: &ProviderMetadata,
+    now: u64,
+) -> Option<Result<Rc<Jwks>, JwksFetchError>> {
+    let mut entry = load(kv, issuer).await;
+    if now < entry.forced_at + FORCED_REFETCH_INTERVAL_SECS {
+        return None;
+    }
+    // Claim the slot before fetching, so a failing JWKS endpoint is not hammered either.
+    entry.forced_at = now;
+    remember(issuer, entry);
+    Some(refresh_jwks(kv, issuer, meta, now, true).await)
+}

@@ -1,0 +1,208 @@
+//! The runtime adapter: routing, KV, fetch, queue, secrets, clock and randomness. Handlers are
+//! straight lines — load → core → I/O → core → respond — and every request logs one JSON line.
+
+mod admin;
+mod callback;
+mod check;
+mod finish;
+mod forward;
+mod idp;
+mod login;
+mod logout;
+mod outbound;
+mod provision;
+mod rand;
+mod respond;
+mod settings;
+mod tenants;
+mod webcrypto;
+
+use std::rc::Rc;
+
+use worker::{event, Context, Env, Method, Request, Response};
+
+use crate::core::config::ConfigContext;
+use crate::core::log::RequestLog;
+use crate::core::pages::Problem;
+use crate::core::tenant::{classify_host, HostKind};
+use crate::core::tenant_record::Tenant;
+use respond::AppError;
+use settings::Settings;
+
+/// Largest URL we read at all (the callback has its own 8 KiB query limit).
+const MAX_URL_BYTES: usize = 16 * 1024;
+
+/// What every handler knows about the request beyond the `Request` itself.
+pub struct Ctx<'a> {
+    pub env: &'a Env,
+    pub settings: Settings,
+    /// Origin of this request, as the browser sees it (scheme, host, port).
+    pub origin: String,
+    pub url: url::Url,
+    pub now_ms: u64,
+}
+
+impl Ctx<'_> {
+    pub fn now(&self) -> u64 {
+        self.now_ms / 1000
+    }
+
+    pub fn config_context(&self) -> ConfigContext<'_> {
+        ConfigContext { local_dev: self.settings.local_dev, base_domain: &self.settings.base_domain }
+    }
+
+    pub fn kv(&self) -> Result<worker::kv::KvStore, AppError> {
+        self.env.kv("KV").map_err(|_| misconfigured("the KV binding is missing"))
+    }
+
+    /// The tenant origin used as the handoff assertion's `iss`: `{scheme}://{tenant}.{BASE_DOMAIN}[:port]`.
+    pub fn tenant_origin(&self, tenant: &str) -> String {
+        let port = self.url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        format!("{}://{tenant}.{}{port}", self.url.scheme(), self.settings.base_domain)
+    }
+}
+
+pub fn misconfigured(detail: impl Into<String>) -> AppError {
+    AppError::page(Problem::Misconfigured, "misconfigured").with_detail(detail)
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let now_ms = rand::now_ms();
+    let mut log = RequestLog { route: "unknown", method: req.method().to_string(), ..Default::default() };
+    let result = if Settings::from_env(&env).forward_to.is_some() {
+        forward::handle(req, &env, &mut log).await
+    } else {
+        route(req, &env, now_ms, &mut log).await
+    };
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(err) => {
+            log.error = Some(err.code());
+            log.detail = err.detail().map(str::to_string);
+            err.into_response()
+        }
+    };
+    log.status = resp.status_code();
+    if log.outcome.is_empty() {
+        log.outcome = if log.status < 400 { "ok" } else { "refused" };
+    }
+    log.duration_ms = rand::now_ms().saturating_sub(now_ms);
+    worker::console_log!("{}", log.line());
+    Ok(resp)
+}
+
+#[event(queue)]
+async fn queue(batch: worker::MessageBatch<crate::core::webhook::ProvisioningDelivery>, env: Env, _ctx: Context) -> worker::Result<()> {
+    provision::consume(batch, &env).await;
+    Ok(())
+}
+
+/// Refuses a method outside `allowed` with 405 and an `Allow` header.
+pub fn allow(req: &Request, allowed: &[Method]) -> Result<(), AppError> {
+    let m = req.method();
+    let ok = allowed.contains(&m) || (m == Method::Head && allowed.contains(&Method::Get));
+    if ok {
+        Ok(())
+    } else {
+        let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
+        Err(AppError::MethodNotAllowed { allow: names.join(", ") })
+    }
+}
+
+async fn route(req: Request, env: &Env, now_ms: u64, log: &mut RequestLog) -> Result<Response, AppError> {
+    let url = req.url().map_err(|_| AppError::page(Problem::BadRequest, "bad_url"))?;
+    if url.as_str().len() > MAX_URL_BYTES {
+        return Err(AppError::page(Problem::UriTooLong, "uri_too_long"));
+    }
+    let ctx = Ctx { env, settings: Settings::from_env(env), origin: url.origin().ascii_serialization(), url: url.clone(), now_ms };
+    let path = url.path().to_string();
+    match path.as_str() {
+        "/healthz" => {
+            log.route = "/healthz";
+            allow(&req, &[Method::Get])?;
+            return Ok(respond::text(200, "ok"));
+        }
+        "/.well-known/jwks.json" => {
+            log.route = "/.well-known/jwks.json";
+            allow(&req, &[Method::Get])?;
+            return jwks(&ctx);
+        }
+        _ => {}
+    }
+    let host = url.host_str().unwrap_or_default().to_string();
+    match classify_host(&host, &ctx.settings.base_domain) {
+        HostKind::Apex => apex(req, &ctx, &path, log).await,
+        HostKind::Tenant(id) => tenant_routes(req, &ctx, id.as_str(), &path, log).await,
+        HostKind::Other(h) => {
+            let kv = ctx.kv()?;
+            match tenants::owner_of_domain(&kv, &h, now_ms).await {
+                Some(id) => tenant_routes(req, &ctx, &id, &path, log).await,
+                None => Err(AppError::page(Problem::NotFound, "unknown_host")),
+            }
+        }
+    }
+}
+
+fn jwks(ctx: &Ctx<'_>) -> Result<Response, AppError> {
+    let keys = settings::published_keys(ctx.env).map_err(|e| misconfigured(e.0))?;
+    let resp = respond::text(200, &crate::core::handoff::jwks_document(&keys));
+    let _ = resp.headers().set("content-type", "application/json");
+    let _ = resp.headers().set("cache-control", "public, max-age=300");
+    Ok(resp)
+}
+
+async fn apex(req: Request, ctx: &Ctx<'_>, path: &str, log: &mut RequestLog) -> Result<Response, AppError> {
+    if path == "/admin" || path.starts_with("/admin/") {
+        log.route = "/admin";
+        return admin::handle(req, ctx, path, log).await;
+    }
+    match path {
+        "/authorization-code/callback" => {
+            log.route = "/authorization-code/callback";
+            callback::handle(req, ctx, None, log).await
+        }
+        "/login/logout" => {
+            log.route = "/login/logout";
+            allow(&req, &[Method::Get])?;
+            logout::landing(ctx, None, log).await
+        }
+        _ => Err(AppError::page(Problem::NotFound, "not_found")),
+    }
+}
+
+async fn load_tenant(ctx: &Ctx<'_>, id: &str) -> Result<Rc<Tenant>, AppError> {
+    let kv = ctx.kv()?;
+    let keys = settings::keyring(ctx.env).map_err(|e| misconfigured(e.0))?;
+    match tenants::load(&kv, &keys, &ctx.config_context(), id, ctx.now_ms).await {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(AppError::page(Problem::NotFound, "unknown_tenant")),
+        Err(e) => Err(misconfigured(format!("tenant {id}: {e}"))),
+    }
+}
+
+async fn tenant_routes(req: Request, ctx: &Ctx<'_>, id: &str, path: &str, log: &mut RequestLog) -> Result<Response, AppError> {
+    log.tenant = Some(id.to_string());
+    let route: &'static str = match path {
+        "/login" => "/login",
+        "/login/sso" => "/login/sso",
+        "/authorization-code/callback" => "/authorization-code/callback",
+        "/logout" => "/logout",
+        "/login/logout" => "/login/logout",
+        _ => return Err(AppError::page(Problem::NotFound, "not_found")),
+    };
+    log.route = route;
+    if route == "/authorization-code/callback" {
+        allow(&req, &[Method::Get, Method::Post])?;
+    } else {
+        allow(&req, &[Method::Get])?;
+    }
+    let tenant = load_tenant(ctx, id).await?;
+    match route {
+        "/login" => login::page(&req, ctx, &tenant),
+        "/login/sso" => login::start(&req, ctx, &tenant, log).await,
+        "/authorization-code/callback" => callback::handle(req, ctx, Some(tenant), log).await,
+        "/logout" => logout::start(&req, ctx, &tenant, log).await,
+        _ => logout::landing(ctx, Some(&tenant), log).await,
+    }
+}

@@ -1,0 +1,135 @@
+//! Turning outcomes into responses: the one `AppError` → status + page/JSON mapping, and the
+//! small builders every handler uses. The detail of a failure goes to the log, never the body.
+
+use worker::{Headers, Response};
+
+use crate::core::pages::{self, Page, Problem};
+
+/// Everything a handler can fail with, already classified for the member or the admin.
+#[derive(Debug)]
+pub enum AppError {
+    /// An HTML page for a member, with a stable log code and an operator-facing detail.
+    Page { problem: Problem, start_again: Option<String>, code: &'static str, detail: Option<String> },
+    /// A JSON answer for the admin API.
+    Json { status: u16, body: serde_json::Value, code: &'static str },
+    /// A bare status with no body worth showing (401 on the admin API).
+    Bare { status: u16, code: &'static str },
+    /// A JSON answer whose log line carries a detail.
+    JsonDetailed { status: u16, body: serde_json::Value, code: &'static str, detail: String },
+    /// 405 with its `Allow` header.
+    MethodNotAllowed { allow: String },
+}
+
+impl AppError {
+    pub fn page(problem: Problem, code: &'static str) -> Self {
+        Self::Page { problem, start_again: None, code, detail: None }
+    }
+
+    pub fn with_detail(mut self, text: impl Into<String>) -> Self {
+        if let Self::Page { detail, .. } = &mut self {
+            *detail = Some(text.into());
+        }
+        self
+    }
+
+    pub fn start_again(mut self, href: impl Into<String>) -> Self {
+        if let Self::Page { start_again, .. } = &mut self {
+            *start_again = Some(href.into());
+        }
+        self
+    }
+
+    pub fn json(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Json { status, body: serde_json::json!({ "error": code, "message": message.into() }), code }
+    }
+
+    /// Keeps an operator-facing detail for the log line of a JSON error.
+    pub fn with_detail_json(self, text: impl Into<String>) -> Self {
+        match self {
+            Self::Json { status, body, code } => Self::JsonDetailed { status, body, code, detail: text.into() },
+            other => other,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Page { code, .. } | Self::Json { code, .. } | Self::Bare { code, .. } | Self::JsonDetailed { code, .. } => code,
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+        }
+    }
+
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::Page { detail, .. } => detail.as_deref(),
+            Self::JsonDetailed { detail, .. } => Some(detail),
+            _ => None,
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        match self {
+            Self::Page { problem, start_again, .. } => html(problem_page(&problem, start_again.as_deref())),
+            Self::Json { status, body, .. } | Self::JsonDetailed { status, body, .. } => json(status, &body),
+            Self::Bare { status, .. } => bare(status),
+            Self::MethodNotAllowed { allow } => {
+                let resp = html(problem_page(&Problem::MethodNotAllowed, None));
+                let _ = resp.headers().set("allow", &allow);
+                resp
+            }
+        }
+    }
+}
+
+fn problem_page(problem: &Problem, start_again: Option<&str>) -> Page {
+    pages::problem_page(problem, start_again, &super::rand::token())
+}
+
+/// An HTML page with its security headers.
+pub fn html(page: Page) -> Response {
+    let headers = Headers::new();
+    for (k, v) in &page.headers {
+        let _ = headers.set(k, v);
+    }
+    Response::builder().with_status(page.status).with_headers(headers).fixed(page.html.into_bytes())
+}
+
+pub fn json(status: u16, body: &serde_json::Value) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set("x-content-type-options", "nosniff");
+    Response::builder().with_status(status).with_headers(headers).fixed(body.to_string().into_bytes())
+}
+
+pub fn text(status: u16, body: &str) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "text/plain; charset=utf-8");
+    let _ = headers.set("x-content-type-options", "nosniff");
+    Response::builder().with_status(status).with_headers(headers).fixed(body.as_bytes().to_vec())
+}
+
+pub fn bare(status: u16) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("cache-control", "no-store");
+    Response::builder().with_status(status).with_headers(headers).empty()
+}
+
+/// A redirect with an empty body; `extra` headers (Set-Cookie…) appended.
+pub fn redirect(status: u16, location: &str, extra: &[(&str, String)]) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("location", location);
+    let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set("referrer-policy", "no-referrer");
+    for (k, v) in extra {
+        let _ = headers.append(k, v);
+    }
+    Response::builder().with_status(status).with_headers(headers).empty()
+}
+
+/// Appends headers (Set-Cookie…) to a response.
+pub fn with_headers(resp: Response, extra: &[(&str, String)]) -> Response {
+    for (k, v) in extra {
+        let _ = resp.headers().append(k, v);
+    }
+    resp
+}

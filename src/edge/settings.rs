@@ -1,0 +1,62 @@
+//! Vars and secrets, read from the environment once per request and parsed into types.
+
+use worker::Env;
+
+use crate::core::crypto::KeyRing;
+use crate::core::handoff::{HandoffKey, PublishedKey};
+
+/// Plain vars: needed by every route.
+pub struct Settings {
+    pub base_domain: String,
+    pub local_dev: bool,
+    pub forward_to: Option<String>,
+}
+
+fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.trim().is_empty())
+}
+
+fn secret(env: &Env, name: &str) -> Option<String> {
+    env.secret(name).ok().map(|v| v.to_string()).or_else(|| var(env, name)).filter(|v| !v.trim().is_empty())
+}
+
+impl Settings {
+    pub fn from_env(env: &Env) -> Self {
+        Self {
+            base_domain: var(env, "BASE_DOMAIN").unwrap_or_else(|| "localhost".into()).trim().to_ascii_lowercase(),
+            local_dev: var(env, "LOCAL_DEV").is_some_and(|v| v.trim() == "true"),
+            forward_to: var(env, "FORWARD_TO"),
+        }
+    }
+}
+
+/// Why the worker cannot serve a route that needs a secret: says which, never its value.
+#[derive(Debug)]
+pub struct Misconfigured(pub String);
+
+pub fn admin_token(env: &Env) -> Result<String, Misconfigured> {
+    secret(env, "ADMIN_TOKEN").ok_or_else(|| Misconfigured("ADMIN_TOKEN is not set".into()))
+}
+
+pub fn keyring(env: &Env) -> Result<KeyRing, Misconfigured> {
+    let current = secret(env, "CONFIG_KEY").ok_or_else(|| Misconfigured("CONFIG_KEY is not set".into()))?;
+    let previous = secret(env, "CONFIG_KEY_PREVIOUS");
+    KeyRing::new(&current, previous.as_deref()).map_err(|e| Misconfigured(format!("CONFIG_KEY / CONFIG_KEY_PREVIOUS: {e}")))
+}
+
+pub fn handoff_key(env: &Env) -> Result<HandoffKey, Misconfigured> {
+    let jwk = secret(env, "HANDOFF_SIGNING_KEY").ok_or_else(|| Misconfigured("HANDOFF_SIGNING_KEY is not set".into()))?;
+    HandoffKey::from_jwk(&jwk).map_err(|e| Misconfigured(e.to_string()))
+}
+
+/// The public keys to publish: current first, then the previous one during a rotation.
+pub fn published_keys(env: &Env) -> Result<Vec<PublishedKey>, Misconfigured> {
+    let mut keys = vec![handoff_key(env)?.published()];
+    if let Some(prev) = secret(env, "HANDOFF_SIGNING_KEY_PREVIOUS") {
+        let prev = PublishedKey::from_jwk(&prev).map_err(|e| Misconfigured(format!("HANDOFF_SIGNING_KEY_PREVIOUS: {e}")))?;
+        if prev.kid != keys[0].kid {
+            keys.push(prev);
+        }
+    }
+    Ok(keys)
+}

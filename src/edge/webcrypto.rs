@@ -1,0 +1,196 @@
+//! ID token signatures checked by the runtime's WebCrypto (`crypto.subtle`): an RS256 verify
+//! costs ~0.08 ms there against ~1 ms (7–14 ms cold) in pure-Rust RSA, and keeps the `rsa`
+//! crate out of the wasm. Workers have no `window`, so `crypto` is read off the global object.
+//!
+//! Imported keys are cached per isolate; the cache is never borrowed across an await.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Crypto, CryptoKey, SubtleCrypto};
+
+use crate::core::id_token::{SignatureVerifier, VerifierError};
+use crate::core::jwks::{Jwk, JwsAlg};
+
+/// Beyond this many imported keys the cache starts over, so a stream of rotating (or
+/// hostile) key sets cannot grow an isolate's memory without bound.
+const MAX_CACHED_KEYS: usize = 64;
+
+/// Identifies an imported key by everything that went into importing it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    alg: JwsAlg,
+    kid: Option<String>,
+    /// (n, e) for RSA, (x, y) for P-256, as base64url text.
+    material: (String, String),
+}
+
+thread_local! {
+    static IMPORTED: RefCell<HashMap<CacheKey, CryptoKey>> = RefCell::new(HashMap::new());
+}
+
+/// The `SignatureVerifier` the worker uses in production.
+pub struct WebCryptoVerifier;
+
+impl SignatureVerifier for WebCryptoVerifier {
+    async fn verify(
+        &self,
+        alg: JwsAlg,
+        key: &Jwk,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, VerifierError> {
+        let subtle = subtle()?;
+        let crypto_key = imported_key(&subtle, alg, key).await?;
+        let params = verify_params(alg)?;
+        let promise = subtle
+            .verify_with_object_and_u8_array_and_u8_array(
+                &params,
+                &crypto_key,
+                signature,
+                signing_input,
+            )
+            .map_err(runtime)?;
+        let outcome = JsFuture::from(promise).await.map_err(runtime)?;
+        outcome
+            .as_bool()
+            .ok_or_else(|| VerifierError::Runtime("verify() did not resolve to a boolean".into()))
+    }
+}
+
+/// `globalThis.crypto.subtle`.
+fn subtle() -> Result<SubtleCrypto, VerifierError> {
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).map_err(runtime)?;
+    if !crypto.is_object() {
+        return Err(VerifierError::Runtime(
+            "globalThis.crypto is missing".into(),
+        ));
+    }
+    // `unchecked_into`: workerd's objects need not pass an `instanceof Crypto` test.
+    let subtle = crypto.unchecked_into::<Crypto>().subtle();
+    if !subtle.is_object() {
+        return Err(VerifierError::Runtime("crypto.subtle is missing".into()));
+    }
+    Ok(subtle)
+}
+
+/// The key as a WebCrypto `CryptoKey`, imported once per isolate.
+async fn imported_key(
+    subtle: &SubtleCrypto,
+    alg: JwsAlg,
+    key: &Jwk,
+) -> Result<CryptoKey, VerifierError> {
+    let cache_key = CacheKey {
+        alg,
+        kid: key.kid.clone(),
+        material: match alg {
+            JwsAlg::Rs256 => (
+                member(&key.n, "n")?.to_owned(),
+                member(&key.e, "e")?.to_owned(),
+            ),
+            JwsAlg::Es256 => (
+                member(&key.x, "x")?.to_owned(),
+                member(&key.y, "y")?.to_owned(),
+            ),
+        },
+    };
+    // The borrow ends inside `with`: nothing is held across the await below.
+    if let Some(hit) = IMPORTED.with(|cache| cache.borrow().get(&cache_key).cloned()) {
+        return Ok(hit);
+    }
+    let (jwk, params) = import_params(alg, key)?;
+    let usages = Array::of1(&JsValue::from_str("verify"));
+    let promise = subtle
+        .import_key_with_object("jwk", &jwk, &params, false, &usages)
+        .map_err(rejected)?;
+    let imported: CryptoKey = JsFuture::from(promise)
+        .await
+        .map_err(rejected)?
+        .unchecked_into();
+    IMPORTED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= MAX_CACHED_KEYS {
+            cache.clear();
+        }
+        cache.insert(cache_key, imported.clone());
+    });
+    Ok(imported)
+}
+
+/// `importKey`'s key data (a public JWK with only the members WebCrypto needs) and algorithm.
+fn import_params(alg: JwsAlg, key: &Jwk) -> Result<(Object, Object), VerifierError> {
+    let (jwk, params) = (Object::new(), Object::new());
+    match alg {
+        JwsAlg::Rs256 => {
+            set(&jwk, "kty", "RSA")?;
+            set(&jwk, "n", member(&key.n, "n")?)?;
+            set(&jwk, "e", member(&key.e, "e")?)?;
+            set(&params, "name", "RSASSA-PKCS1-v1_5")?;
+            set(&params, "hash", "SHA-256")?;
+        }
+        JwsAlg::Es256 => {
+            set(&jwk, "kty", "EC")?;
+            set(&jwk, "crv", "P-256")?;
+            set(&jwk, "x", member(&key.x, "x")?)?;
+            set(&jwk, "y", member(&key.y, "y")?)?;
+            set(&params, "name", "ECDSA")?;
+            set(&params, "namedCurve", "P-256")?;
+        }
+    }
+    Ok((jwk, params))
+}
+
+/// `verify`'s algorithm. ECDSA takes raw r||s, which is exactly JWS's ES256 encoding.
+fn verify_params(alg: JwsAlg) -> Result<Object, VerifierError> {
+    let params = Object::new();
+    match alg {
+        JwsAlg::Rs256 => set(&params, "name", "RSASSA-PKCS1-v1_5")?,
+        JwsAlg::Es256 => {
+            set(&params, "name", "ECDSA")?;
+            set(&params, "hash", "SHA-256")?;
+        }
+    }
+    Ok(params)
+}
+
+fn member<'k>(value: &'k Option<String>, name: &str) -> Result<&'k str, VerifierError> {
+    value
+        .as_deref()
+        .ok_or_else(|| VerifierError::KeyRejected(format!("JWK has no {name:?}")))
+}
+
+fn set(target: &Object, name: &str, value: &str) -> Result<(), VerifierError> {
+    Reflect::set(target, &JsValue::from_str(name), &JsValue::from_str(value))
+        .map(|_| ())
+        .map_err(runtime)
+}
+
+fn runtime(err: JsValue) -> VerifierError {
+    VerifierError::Runtime(describe(&err))
+}
+
+fn rejected(err: JsValue) -> VerifierError {
+    VerifierError::KeyRejected(describe(&err))
+}
+
+/// `Name: message` of a thrown JS value (a DOMException, usually), kept short for the log.
+fn describe(err: &JsValue) -> String {
+    if let Some(text) = err.as_string() {
+        return text.chars().take(200).collect();
+    }
+    let field = |name: &str| {
+        Reflect::get(err, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_string())
+    };
+    let text = match (field("name"), field("message")) {
+        (Some(name), Some(message)) => format!("{name}: {message}"),
+        (name, message) => message
+            .or(name)
+            .unwrap_or_else(|| "unknown JavaScript error".into()),
+    };
+    text.chars().take(200).collect()
+}
