@@ -19,3 +19,14 @@ if [ -x node_modules/.bin/esbuild ]; then
   export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 fi
 worker-build --release
+
+# Shrink the module with binaryen's wasm-opt from npm (Debian's binaryen is too old for the
+# exception-handling instructions wasm-bindgen emits). About 25 % smaller, same behaviour;
+# PORTAL_SSO_WASM_OPT=0 skips it for a faster edit-reload loop.
+WASM_OPT="node_modules/.bin/wasm-opt"
+if [ "${PORTAL_SSO_WASM_OPT:-1}" = "1" ] && [ -x "$WASM_OPT" ]; then
+  "$WASM_OPT" -Oz --enable-exception-handling --enable-reference-types --enable-bulk-memory \
+    --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue \
+    build/index_bg.wasm -o build/index_bg.opt.wasm
+  mv build/index_bg.opt.wasm build/index_bg.wasm
+fi

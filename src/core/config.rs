@@ -30,7 +30,7 @@ pub const DEFAULT_HANDOFF_PATH: &str = "/sso/assertion";
 pub const MAX_CUSTOM_DOMAINS: usize = 100;
 
 /// Fields `GET` adds for display; a `PUT` ignores them so GET → edit → PUT works.
-const READ_ONLY_FIELDS: [&str; 2] = ["client_secret_set", "webhook_secret_set"];
+const READ_ONLY_FIELDS: [&str; 3] = ["id", "client_secret_set", "webhook_secret_set"];
 
 /// What parsing depends on besides the body.
 #[derive(Debug, Clone, Copy)]

@@ -64,6 +64,7 @@ impl Tenant {
     /// The GET view: config, never a secret.
     pub fn public_json(&self) -> Value {
         let mut v = self.config.to_public_json();
+        v["id"] = Value::String(self.id.clone());
         v["client_secret_set"] = Value::Bool(true);
         v["webhook_secret_set"] = Value::Bool(true);
         v
@@ -183,6 +184,10 @@ mod tests {
         let v = tenant().public_json();
         assert_eq!(v["client_secret_set"], true);
         assert_eq!(v["webhook_secret_set"], true);
+        assert_eq!(v["id"], "acme");
+        // GET → edit → PUT: the read-only fields are ignored by the parser.
+        let raw = RawTenantConfig::from_json(v.to_string().as_bytes()).unwrap();
+        assert!(TenantConfig::parse(raw, &CTX).is_ok());
         assert!(!v.to_string().contains("cs-VALUE") && !v.to_string().contains("whsec_"));
     }
 }

@@ -58,10 +58,27 @@ pub async fn load(kv: &KvStore, keys: &KeyRing, ctx: &ConfigContext<'_>, id: &st
     let raw = kv.get(&tenant_key(id)).cache_ttl(KV_CACHE_TTL_SECS).text().await.ok().flatten();
     let tenant = match raw {
         None => None,
-        Some(raw) => Some(Rc::new(open_record(id, &raw, keys, ctx)?.tenant)),
+        Some(raw) => {
+            let opened = open_record(id, &raw, keys, ctx)?;
+            if opened.needs_reseal {
+                reseal(kv, keys, &opened.tenant).await;
+            }
+            Some(Rc::new(opened.tenant))
+        }
     };
     remember(id, tenant.clone(), now_ms);
     Ok(tenant)
+}
+
+/// During a CONFIG_KEY rotation, a record still sealed under the previous key is written
+/// again under the current one the first time it is read (best effort).
+async fn reseal(kv: &KvStore, keys: &KeyRing, tenant: &Tenant) {
+    let record = tenant.seal(keys, &mut || super::rand::bytes());
+    if let Ok(raw) = serde_json::to_string(&record) {
+        if let Ok(put) = kv.put(&tenant_key(&tenant.id), raw) {
+            let _ = put.execute().await;
+        }
+    }
 }
 
 /// The tenant that owns a custom domain, cached.
