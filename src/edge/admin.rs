@@ -38,7 +38,7 @@ fn authorized(req: &Request, ctx: &Ctx<'_>) -> Result<(), AppError> {
     }
 }
 
-fn keyring(ctx: &Ctx<'_>) -> Result<KeyRing, AppError> {
+fn keyring(ctx: &Ctx<'_>) -> Result<std::rc::Rc<KeyRing>, AppError> {
     settings::keyring(ctx.env).map_err(|e| AppError::json(503, "misconfigured", "the worker is not configured").with_detail_json(e.0))
 }
 

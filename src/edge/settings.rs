@@ -1,5 +1,8 @@
 //! Vars and secrets, read from the environment once per request and parsed into types.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use worker::Env;
 
 use crate::core::crypto::KeyRing;
@@ -38,15 +41,44 @@ pub fn admin_token(env: &Env) -> Result<String, Misconfigured> {
     secret(env, "ADMIN_TOKEN").ok_or_else(|| Misconfigured("ADMIN_TOKEN is not set".into()))
 }
 
-pub fn keyring(env: &Env) -> Result<KeyRing, Misconfigured> {
-    let current = secret(env, "CONFIG_KEY").ok_or_else(|| Misconfigured("CONFIG_KEY is not set".into()))?;
-    let previous = secret(env, "CONFIG_KEY_PREVIOUS");
-    KeyRing::new(&current, previous.as_deref()).map_err(|e| Misconfigured(format!("CONFIG_KEY / CONFIG_KEY_PREVIOUS: {e}")))
+/// Parsed keys are kept per isolate, keyed by the secret text they came from, so a warm
+/// request neither re-runs the AES key schedule nor re-derives the Ed25519 key pair — and a
+/// rotated secret (new text) is parsed afresh.
+struct Parsed<T> {
+    source: String,
+    value: Rc<T>,
 }
 
-pub fn handoff_key(env: &Env) -> Result<HandoffKey, Misconfigured> {
+thread_local! {
+    static KEYRING: RefCell<Option<Parsed<KeyRing>>> = const { RefCell::new(None) };
+    static HANDOFF: RefCell<Option<Parsed<HandoffKey>>> = const { RefCell::new(None) };
+}
+
+fn cached<T>(
+    slot: &'static std::thread::LocalKey<RefCell<Option<Parsed<T>>>>,
+    source: String,
+    parse: impl FnOnce(&str) -> Result<T, Misconfigured>,
+) -> Result<Rc<T>, Misconfigured> {
+    if let Some(hit) = slot.with(|s| s.borrow().as_ref().filter(|p| p.source == source).map(|p| p.value.clone())) {
+        return Ok(hit);
+    }
+    let value = Rc::new(parse(&source)?);
+    slot.with(|s| *s.borrow_mut() = Some(Parsed { source, value: value.clone() }));
+    Ok(value)
+}
+
+pub fn keyring(env: &Env) -> Result<Rc<KeyRing>, Misconfigured> {
+    let current = secret(env, "CONFIG_KEY").ok_or_else(|| Misconfigured("CONFIG_KEY is not set".into()))?;
+    let previous = secret(env, "CONFIG_KEY_PREVIOUS").unwrap_or_default();
+    cached(&KEYRING, format!("{current}\n{previous}"), |_| {
+        let previous = Some(previous.as_str()).filter(|p| !p.is_empty());
+        KeyRing::new(&current, previous).map_err(|e| Misconfigured(format!("CONFIG_KEY / CONFIG_KEY_PREVIOUS: {e}")))
+    })
+}
+
+pub fn handoff_key(env: &Env) -> Result<Rc<HandoffKey>, Misconfigured> {
     let jwk = secret(env, "HANDOFF_SIGNING_KEY").ok_or_else(|| Misconfigured("HANDOFF_SIGNING_KEY is not set".into()))?;
-    HandoffKey::from_jwk(&jwk).map_err(|e| Misconfigured(e.to_string()))
+    cached(&HANDOFF, jwk, |jwk| HandoffKey::from_jwk(jwk).map_err(|e| Misconfigured(e.to_string())))
 }
 
 /// The public keys to publish: current first, then the previous one during a rotation.
