@@ -12,5 +12,6 @@ cargo test --locked
 echo "== building the worker (wasm)"
 bash scripts/build-worker.sh
 echo "== end-to-end tests (wrangler dev + OpenID Providers + Chromium)"
+node --test tests/harness/
 PORTAL_SSO_PREBUILT=1 node --test --test-concurrency=2 --test-timeout=300000 tests/e2e/
 echo "== all tests passed in $(( $(date +%s) - start )) s"
