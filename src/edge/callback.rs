@@ -6,11 +6,10 @@ use std::rc::Rc;
 use worker::{Method, Request, Response};
 
 use crate::core::authorize::PendingLogin;
-use crate::core::callback::{parse_callback, CallbackParams, MAX_CALLBACK_BYTES};
+use crate::core::callback::{check_callback, parse_callback, CallbackError, MAX_CALLBACK_BYTES};
 use crate::core::cookies;
 use crate::core::log::RequestLog;
 use crate::core::pages::Problem;
-use crate::core::secret::constant_time_eq;
 use crate::core::tenant_record::Tenant;
 
 use super::respond::{self, AppError};
@@ -76,32 +75,22 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, tenant: Option<Rc<Tenant>>,
     // One use only (best effort on KV; the IdP's single-use code, PKCE and the cookie close the rest).
     let _ = kv.delete(&key).await;
 
-    // 2. The browser-binding cookie matches (login CSRF).
+    // 2–4. Browser binding, IdP error, RFC 9207 `iss`.
     let cookie_header = req.headers().get("cookie").ok().flatten();
     let browser = cookies::read(cookie_header.as_deref(), cookies::BROWSER, ctx.settings.local_dev);
-    if !browser.is_some_and(|b| constant_time_eq(b.as_bytes(), pending.browser.secret().as_bytes())) {
-        return Err(AppError::page(Problem::CsrfMismatch, "browser_mismatch").start_again("/login"));
-    }
-
-    // 3. The IdP reported an error.
-    check_idp_error(&params)?;
-
-    // 4. RFC 9207: `iss`, when present, must be our issuer.
     let issuer = tenant.config.issuer(ctx.settings.local_dev);
-    if params.iss.as_deref().is_some_and(|iss| iss != issuer) {
-        return Err(AppError::page(Problem::IssuerMismatch, "iss_param_mismatch").start_again("/login"));
-    }
-    let code = params.code.clone().ok_or_else(|| AppError::page(Problem::BadRequest, "missing_code").start_again("/login"))?;
+    let code = check_callback(&params, &pending, browser, &issuer).map_err(refusal)?.to_string();
     finish::finish(ctx, &kv, &tenant, pending, &issuer, &code, log).await
 }
 
-fn check_idp_error(params: &CallbackParams) -> Result<(), AppError> {
-    let Some(error) = &params.error else { return Ok(()) };
-    let problem = if error == "access_denied" {
-        Problem::AccessDenied { description: params.error_description.clone() }
-    } else {
-        Problem::IdpError { error: error.clone(), description: params.error_description.clone() }
+fn refusal(err: CallbackError) -> AppError {
+    let code = err.code();
+    let problem = match err {
+        CallbackError::BrowserMismatch => Problem::CsrfMismatch,
+        CallbackError::Idp { error, description } if error == "access_denied" => Problem::AccessDenied { description },
+        CallbackError::Idp { error, description } => Problem::IdpError { error, description },
+        CallbackError::IssuerMismatch => Problem::IssuerMismatch,
+        CallbackError::MissingCode => Problem::BadRequest,
     };
-    let code = if error == "access_denied" { "idp_access_denied" } else { "idp_error" };
-    Err(AppError::page(problem, code).start_again("/login"))
+    AppError::page(problem, code).start_again("/login")
 }
