@@ -194,7 +194,8 @@ async fn save(ctx: &Ctx<'_>, kv: &KvStore, keys: &KeyRing, tenant: &Tenant) -> R
 async fn delete(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
     let kv = ctx.kv()?;
     let raw = kv.get(&tenants::tenant_key(id.as_str())).text().await.ok().flatten();
-    let Some(raw) = raw else { return Err(json_error(404, "not_found", "no such tenant")) };
+    // Idempotent: deleting an absent tenant is the state the caller asked for.
+    let Some(raw) = raw else { return Ok(respond::bare(204)) };
     // Domain mappings are found from the stored config even when its secrets no longer open.
     let domains: Vec<String> = serde_json::from_str::<serde_json::Value>(&raw)
         .ok()
