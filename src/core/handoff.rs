@@ -125,7 +125,8 @@ pub struct AssertionClaims {
     pub aud: String,
     pub sub: String,
     pub email: String,
-    pub email_verified: Option<bool>,
+    /// `false` unless the IdP said `true`: the same rule as the webhook's `email_verified`.
+    pub email_verified: bool,
     pub name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
@@ -148,7 +149,7 @@ pub fn assertion_claims(member: &Member, ctx: &AssertionContext<'_>) -> Assertio
         aud: ctx.portal_url.to_string(),
         sub: member.sub.clone(),
         email: member.email.clone(),
-        email_verified: member.email_verified,
+        email_verified: member.email_verified.unwrap_or(false),
         name: member.name.clone(),
         given_name: member.given_name.clone(),
         family_name: member.family_name.clone(),

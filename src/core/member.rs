@@ -53,8 +53,12 @@ impl IdentityClaims {
     /// Fills what the ID token lacked from userinfo (whose `sub` the caller has checked).
     pub fn merge_userinfo(mut self, info: &Map<String, Value>) -> Self {
         let text = |k: &str| info.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-        self.email = self.email.or_else(|| text("email"));
-        if self.email_verified.is_none() {
+        if self.email.is_none() {
+            // An email from userinfo is only as verified as userinfo says: the ID token's
+            // `email_verified` spoke about a different (absent) address.
+            self.email = text("email");
+            self.email_verified = info.get("email_verified").and_then(bool_claim);
+        } else if self.email_verified.is_none() {
             self.email_verified = info.get("email_verified").and_then(bool_claim);
         }
         self.name = self.name.or_else(|| text("name"));
@@ -115,6 +119,14 @@ mod tests {
         assert_eq!(merged.name.as_deref(), Some("From Userinfo"));
         assert_eq!(merged.email_verified, Some(true));
         assert_eq!(merged.family_name.as_deref(), Some("L"));
+    }
+
+    #[test]
+    fn email_from_userinfo_takes_its_verification_from_userinfo() {
+        let info = serde_json::json!({"sub":"u1","email":"a@b.c"});
+        let merged = IdentityClaims { email: None, email_verified: Some(true), ..claims() }.merge_userinfo(info.as_object().unwrap());
+        assert_eq!(merged.email.as_deref(), Some("a@b.c"));
+        assert_eq!(merged.email_verified, None, "the ID token's true was about no address at all");
     }
 
     #[test]

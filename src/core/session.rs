@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 
 /// A session lives as long as the ID token, and at least 12 hours.
 pub const MIN_SESSION_SECS: u64 = 12 * 3600;
+/// An IdP's far-future `exp` does not make a session of years.
+pub const MAX_SESSION_SECS: u64 = 30 * 24 * 3600;
 pub const PENDING_LOGOUT_TTL_SECS: u64 = 600;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -15,9 +17,10 @@ pub struct Session {
     pub expires_at: u64,
 }
 
-/// Seconds the session should live: until the ID token's `exp` or 12 h, whichever is later.
+/// Seconds the session should live: until the ID token's `exp` or 12 h, whichever is later
+/// (SPEC), and never more than 30 days.
 pub fn session_ttl(now: u64, id_token_exp: u64) -> u64 {
-    id_token_exp.saturating_sub(now).max(MIN_SESSION_SECS)
+    id_token_exp.saturating_sub(now).clamp(MIN_SESSION_SECS, MAX_SESSION_SECS)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,5 +42,6 @@ mod tests {
         assert_eq!(session_ttl(1000, 1000 + 3600), MIN_SESSION_SECS);
         assert_eq!(session_ttl(1000, 1000 + 86_400), 86_400);
         assert_eq!(session_ttl(1000, 10), MIN_SESSION_SECS);
+        assert_eq!(session_ttl(1000, u64::MAX), MAX_SESSION_SECS);
     }
 }
