@@ -11,6 +11,7 @@ use crate::core::secret::constant_time_eq;
 use crate::core::tenant::TenantId;
 use crate::core::tenant_record::{Tenant, WEBHOOK_SECRET_OVERLAP_SECS};
 use crate::core::webhook::webhook_secret_from_random;
+use sha2::{Digest, Sha256};
 
 use super::respond::{self, AppError};
 use super::{check, rand, settings, tenants, Ctx};
@@ -30,12 +31,25 @@ fn authorized(req: &Request, ctx: &Ctx<'_>) -> Result<(), AppError> {
         AppError::json(503, "misconfigured", "the worker is not configured").with_detail_json(e.0)
     })?;
     let header = req.headers().get("authorization").ok().flatten().unwrap_or_default();
-    let given = header.strip_prefix("Bearer ").unwrap_or_default();
-    if !given.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+    let given = match header.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => "",
+    };
+    // Hashing both sides first keeps the comparison constant-time in the token's length too.
+    let digest = |s: &str| Sha256::digest(s.as_bytes());
+    if !given.is_empty() && constant_time_eq(&digest(given), &digest(&expected)) {
         Ok(())
     } else {
         Err(AppError::Bare { status: 401, code: "unauthorized" })
     }
+}
+
+fn kv_down() -> AppError {
+    json_error(503, "kv_unavailable", "storage is unavailable; nothing was changed")
+}
+
+fn kv(ctx: &Ctx<'_>) -> Result<KvStore, AppError> {
+    ctx.env.kv("KV").map_err(|_| json_error(503, "misconfigured", "the KV binding is missing"))
 }
 
 fn keyring(ctx: &Ctx<'_>) -> Result<std::rc::Rc<KeyRing>, AppError> {
@@ -70,13 +84,20 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, path: &str, log: &mut Reque
 }
 
 pub async fn existing(ctx: &Ctx<'_>, kv: &KvStore, keys: &KeyRing, id: &TenantId) -> Result<Option<Tenant>, AppError> {
-    tenants::load_fresh(kv, keys, &ctx.config_context(), id.as_str())
-        .await
-        .map_err(|e| AppError::json(409, "stored_tenant_unreadable", "the stored tenant cannot be read; DELETE it and create it again").with_detail_json(e.to_string()))
+    match tenants::load_fresh(kv, keys, &ctx.config_context(), id.as_str()).await {
+        Ok(t) => Ok(t),
+        Err(tenants::LoadError::Kv) => Err(kv_down()),
+        Err(e) => Err(unreadable(e)),
+    }
+}
+
+fn unreadable(e: tenants::LoadError) -> AppError {
+    AppError::json(409, "stored_tenant_unreadable", "the stored tenant cannot be read; PUT it again with its client_secret, or DELETE it")
+        .with_detail_json(e.to_string())
 }
 
 async fn list(ctx: &Ctx<'_>) -> Result<Response, AppError> {
-    let kv = ctx.kv()?;
+    let kv = kv(ctx)?;
     let keys = keyring(ctx)?;
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
@@ -91,6 +112,7 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, AppError> {
             match tenants::load_fresh(&kv, &keys, &ctx.config_context(), id).await {
                 Ok(Some(t)) => out.push(t.public_json()),
                 Ok(None) => {}
+                Err(tenants::LoadError::Kv) => out.push(serde_json::json!({ "id": id, "error": "storage unavailable" })),
                 Err(_) => out.push(serde_json::json!({ "id": id, "error": "stored tenant cannot be read" })),
             }
         }
@@ -103,7 +125,7 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, AppError> {
 }
 
 async fn get(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
-    let kv = ctx.kv()?;
+    let kv = kv(ctx)?;
     let keys = keyring(ctx)?;
     match existing(ctx, &kv, &keys, id).await? {
         Some(t) => Ok(respond::json(200, &t.public_json())),
@@ -127,9 +149,15 @@ async fn put(req: &mut Request, ctx: &Ctx<'_>, id: &TenantId, log: &mut RequestL
     let body = read_body(req).await?;
     let raw = RawTenantConfig::from_json(&body).map_err(|e| field_errors(422, "invalid_config", &e))?;
     let mut config = TenantConfig::parse(raw, &ctx.config_context()).map_err(|e| field_errors(422, "invalid_config", &e))?;
-    let kv = ctx.kv()?;
+    let kv = kv(ctx)?;
     let keys = keyring(ctx)?;
-    let previous = existing(ctx, &kv, &keys, id).await?;
+    // A record that no longer opens (e.g. a lost CONFIG_KEY) can be replaced by a full PUT.
+    let previous = match tenants::load_fresh(&kv, &keys, &ctx.config_context(), id.as_str()).await {
+        Ok(p) => p,
+        Err(tenants::LoadError::Kv) => return Err(kv_down()),
+        Err(e) if config.client_secret.is_none() => return Err(unreadable(e)),
+        Err(_) => None,
+    };
     let client_secret = match (config.client_secret.clone(), &previous) {
         (Some(s), _) => s,
         (None, Some(p)) => p.client_secret.clone(),
@@ -142,17 +170,27 @@ async fn put(req: &mut Request, ctx: &Ctx<'_>, id: &TenantId, log: &mut RequestL
         Some(p) => (p.webhook_secret.clone(), p.previous_webhook_secret.clone()),
         None => (webhook_secret_from_random(&rand::bytes()), None),
     };
-    let old_domains = previous.map(|p| p.config.custom_domains).unwrap_or_default();
+    let old_domains = tenants::stored_domains(&kv, id.as_str()).await.map_err(|_| kv_down())?;
     let tenant = Tenant { id: id.to_string(), config, client_secret, webhook_secret, previous_webhook_secret };
-    save(ctx, &kv, &keys, &tenant).await?;
+    // Mappings first, record last: a failure leaves the old record serving, and the mappings
+    // this request created are taken back.
+    let mut created_mappings = Vec::new();
+    for d in tenant.config.custom_domains.iter().filter(|d| !old_domains.contains(d)) {
+        if put_text(&kv, &tenants::domain_key(d), id.as_str()).await.is_err() {
+            release_domains(ctx, &kv, id, &created_mappings).await;
+            return Err(kv_down());
+        }
+        created_mappings.push(d.clone());
+    }
+    if let Err(e) = save(ctx, &kv, &keys, &tenant).await {
+        release_domains(ctx, &kv, id, &created_mappings).await;
+        return Err(e);
+    }
     for d in &tenant.config.custom_domains {
-        put_text(&kv, &tenants::domain_key(d), id.as_str()).await?;
         tenants::remember_domain(d, Some(id.to_string()), ctx.now_ms);
     }
-    for d in old_domains.iter().filter(|d| !tenant.config.custom_domains.contains(d)) {
-        let _ = kv.delete(&tenants::domain_key(d)).await;
-        tenants::remember_domain(d, None, ctx.now_ms);
-    }
+    let dropped: Vec<String> = old_domains.into_iter().filter(|d| !tenant.config.custom_domains.contains(d)).collect();
+    release_domains(ctx, &kv, id, &dropped).await;
     let mut body = tenant.public_json();
     if created {
         body["webhook_secret"] = serde_json::Value::String(tenant.webhook_secret.secret().to_string());
@@ -163,11 +201,25 @@ async fn put(req: &mut Request, ctx: &Ctx<'_>, id: &TenantId, log: &mut RequestL
     Ok(respond::json(if created { 201 } else { 200 }, &body))
 }
 
+/// Removes domain mappings that still point at this tenant (never another tenant's).
+async fn release_domains(ctx: &Ctx<'_>, kv: &KvStore, id: &TenantId, domains: &[String]) {
+    for d in domains {
+        let owner = kv.get(&tenants::domain_key(d)).text().await.ok().flatten();
+        if owner.as_deref() == Some(id.as_str()) {
+            let _ = kv.delete(&tenants::domain_key(d)).await;
+            tenants::remember_domain(d, None, ctx.now_ms);
+        }
+    }
+}
+
 async fn check_domains(kv: &KvStore, id: &TenantId, domains: &[String]) -> Result<(), AppError> {
     let mut conflicts = Vec::new();
     for (i, d) in domains.iter().enumerate() {
-        let owner = kv.get(&tenants::domain_key(d)).text().await.ok().flatten();
-        if owner.is_some_and(|o| o != id.as_str()) {
+        let owner = kv.get(&tenants::domain_key(d)).text().await.map_err(|_| kv_down())?;
+        let Some(owner) = owner.filter(|o| o != id.as_str()) else { continue };
+        // A mapping whose owner no longer lists the domain is stale, not a conflict.
+        let owner_lists_it = tenants::stored_domains(kv, &owner).await.map_err(|_| kv_down())?.contains(d);
+        if owner_lists_it {
             conflicts.push(FieldError { field: format!("custom_domains[{i}]"), message: format!("{d} is already used by another tenant") });
         }
     }
@@ -192,26 +244,17 @@ async fn save(ctx: &Ctx<'_>, kv: &KvStore, keys: &KeyRing, tenant: &Tenant) -> R
 }
 
 async fn delete(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
-    let kv = ctx.kv()?;
-    let raw = kv.get(&tenants::tenant_key(id.as_str())).text().await.ok().flatten();
-    // Idempotent: deleting an absent tenant is the state the caller asked for.
-    let Some(raw) = raw else { return Ok(respond::bare(204)) };
+    let kv = kv(ctx)?;
     // Domain mappings are found from the stored config even when its secrets no longer open.
-    let domains: Vec<String> = serde_json::from_str::<serde_json::Value>(&raw)
-        .ok()
-        .and_then(|v| serde_json::from_value(v["config"]["custom_domains"].clone()).ok())
-        .unwrap_or_default();
-    for d in &domains {
-        let _ = kv.delete(&tenants::domain_key(d)).await;
-        tenants::remember_domain(d, None, ctx.now_ms);
-    }
+    let domains = tenants::stored_domains(&kv, id.as_str()).await.map_err(|_| kv_down())?;
+    release_domains(ctx, &kv, id, &domains).await;
     kv.delete(&tenants::tenant_key(id.as_str())).await.map_err(|_| json_error(503, "kv_unavailable", "KV delete failed"))?;
     tenants::remember(id.as_str(), None, ctx.now_ms);
     Ok(respond::bare(204))
 }
 
 async fn rotate_webhook_secret(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
-    let kv = ctx.kv()?;
+    let kv = kv(ctx)?;
     let keys = keyring(ctx)?;
     let Some(mut tenant) = existing(ctx, &kv, &keys, id).await? else {
         return Err(json_error(404, "not_found", "no such tenant"));

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use worker::{Method, Request, Response};
 
-use crate::core::authorize::PendingLogin;
+use crate::core::authorize::{PendingLogin, PENDING_LOGIN_TTL_SECS};
 use crate::core::callback::{check_callback, parse_callback, CallbackError, MAX_CALLBACK_BYTES};
 use crate::core::cookies;
 use crate::core::log::RequestLog;
@@ -53,9 +53,12 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, tenant: Option<Rc<Tenant>>,
     // 1. `state` names a pending login.
     let state = params.state.clone().filter(|s| s.len() <= 128).ok_or_else(|| expired(on_apex))?;
     let key = format!("pending:{state}");
-    let pending: PendingLogin = match kv.get(&key).json().await {
-        Ok(Some(p)) => p,
-        _ => return Err(expired(on_apex)),
+    let pending: PendingLogin = match kv.get(&key).json::<PendingLogin>().await {
+        // The KV TTL is the main bound; `created_at` guards against a TTL that lingers.
+        Ok(Some(p)) if ctx.now() <= p.created_at + PENDING_LOGIN_TTL_SECS => p,
+        Ok(_) => return Err(expired(on_apex)),
+        Err(worker::KvError::Serialization(_)) => return Err(expired(on_apex)),
+        Err(_) => return Err(super::storage_unavailable()),
     };
     log.tenant = Some(pending.tenant.clone());
     // Every callback path ends on the host that served /login/sso, where the binding cookie is.

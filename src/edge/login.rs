@@ -91,5 +91,5 @@ pub async fn start(req: &Request, ctx: &Ctx<'_>, tenant: &Tenant, log: &mut Requ
 }
 
 pub fn kv_failed() -> AppError {
-    AppError::page(Problem::IdpUnavailable, "kv_unavailable").with_detail("KV read/write failed")
+    super::storage_unavailable()
 }

@@ -66,6 +66,11 @@ pub fn misconfigured(detail: impl Into<String>) -> AppError {
     AppError::page(Problem::Misconfigured, "misconfigured").with_detail(detail)
 }
 
+/// Our own storage failed: 503 "temporarily unavailable", never "not found".
+pub fn storage_unavailable() -> AppError {
+    AppError::page(Problem::Misconfigured, "kv_unavailable").with_detail("a KV operation failed")
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let now_ms = rand::now_ms();
@@ -110,6 +115,16 @@ pub fn allow(req: &Request, allowed: &[Method]) -> Result<(), AppError> {
     }
 }
 
+/// Like `allow`, but HEAD is not taken as GET: for routes with side effects.
+pub fn allow_exact(req: &Request, allowed: &[Method]) -> Result<(), AppError> {
+    if allowed.contains(&req.method()) {
+        Ok(())
+    } else {
+        let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
+        Err(AppError::MethodNotAllowed { allow: names.join(", ") })
+    }
+}
+
 async fn route(req: Request, env: &Env, now_ms: u64, log: &mut RequestLog) -> Result<Response, AppError> {
     let url = req.url().map_err(|_| AppError::page(Problem::BadRequest, "bad_url"))?;
     if url.as_str().len() > MAX_URL_BYTES {
@@ -133,11 +148,15 @@ async fn route(req: Request, env: &Env, now_ms: u64, log: &mut RequestLog) -> Re
     let host = url.host_str().unwrap_or_default().to_string();
     match classify_host(&host, &ctx.settings.base_domain) {
         HostKind::Apex => apex(req, &ctx, &path, log).await,
-        HostKind::Tenant(id) => tenant_routes(req, &ctx, id.as_str(), &path, log).await,
+        HostKind::Tenant(id) => tenant_routes(req, &ctx, id.as_str(), None, &path, log).await,
         HostKind::Other(h) => {
+            // No custom domain can sit under BASE_DOMAIN: answer without a KV read.
+            if h.ends_with(&format!(".{}", ctx.settings.base_domain)) {
+                return Err(AppError::page(Problem::NotFound, "unknown_host"));
+            }
             let kv = ctx.kv()?;
-            match tenants::owner_of_domain(&kv, &h, now_ms).await {
-                Some(id) => tenant_routes(req, &ctx, &id, &path, log).await,
+            match tenants::owner_of_domain(&kv, &h, now_ms).await.map_err(|_| storage_unavailable())? {
+                Some(id) => tenant_routes(req, &ctx, &id, Some(&h), &path, log).await,
                 None => Err(AppError::page(Problem::NotFound, "unknown_host")),
             }
         }
@@ -160,6 +179,7 @@ async fn apex(req: Request, ctx: &Ctx<'_>, path: &str, log: &mut RequestLog) -> 
     match path {
         "/authorization-code/callback" => {
             log.route = "/authorization-code/callback";
+            allow_exact(&req, &[Method::Get, Method::Post])?;
             callback::handle(req, ctx, None, log).await
         }
         "/login/logout" => {
@@ -177,11 +197,20 @@ async fn load_tenant(ctx: &Ctx<'_>, id: &str) -> Result<Rc<Tenant>, AppError> {
     match tenants::load(&kv, &keys, &ctx.config_context(), id, ctx.now_ms).await {
         Ok(Some(t)) => Ok(t),
         Ok(None) => Err(AppError::page(Problem::NotFound, "unknown_tenant")),
+        Err(tenants::LoadError::Kv) => Err(storage_unavailable()),
         Err(e) => Err(misconfigured(format!("tenant {id}: {e}"))),
     }
 }
 
-async fn tenant_routes(req: Request, ctx: &Ctx<'_>, id: &str, path: &str, log: &mut RequestLog) -> Result<Response, AppError> {
+/// Routes on a tenant's host; `custom_domain` when the host is one of its custom domains.
+async fn tenant_routes(
+    req: Request,
+    ctx: &Ctx<'_>,
+    id: &str,
+    custom_domain: Option<&str>,
+    path: &str,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
     log.tenant = Some(id.to_string());
     let route: &'static str = match path {
         "/login" => "/login",
@@ -192,12 +221,18 @@ async fn tenant_routes(req: Request, ctx: &Ctx<'_>, id: &str, path: &str, log: &
         _ => return Err(AppError::page(Problem::NotFound, "not_found")),
     };
     log.route = route;
-    if route == "/authorization-code/callback" {
-        allow(&req, &[Method::Get, Method::Post])?;
-    } else {
-        allow(&req, &[Method::Get])?;
-    }
+    // An unknown tenant is a 404 whatever the method.
     let tenant = load_tenant(ctx, id).await?;
+    // A domain mapping is trusted only while the owner's config still lists the host.
+    if custom_domain.is_some_and(|h| !tenant.config.custom_domains.iter().any(|d| d == h)) {
+        return Err(AppError::page(Problem::NotFound, "unknown_host"));
+    }
+    match route {
+        // Only GET shows the login page; HEAD must not start logins, exchange codes or end sessions.
+        "/login" | "/login/logout" => allow(&req, &[Method::Get])?,
+        "/authorization-code/callback" => allow_exact(&req, &[Method::Get, Method::Post])?,
+        _ => allow_exact(&req, &[Method::Get])?,
+    }
     match route {
         "/login" => login::page(&req, ctx, &tenant),
         "/login/sso" => login::start(&req, ctx, &tenant, log).await,

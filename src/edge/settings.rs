@@ -26,7 +26,15 @@ fn secret(env: &Env, name: &str) -> Option<String> {
 impl Settings {
     pub fn from_env(env: &Env) -> Self {
         Self {
-            base_domain: var(env, "BASE_DOMAIN").unwrap_or_else(|| "localhost".into()).trim().to_ascii_lowercase(),
+            // A port in BASE_DOMAIN ("localhost:8787") is ignored: hosts are compared without
+            // ports, and the request's own port is used when the worker builds an origin.
+            base_domain: var(env, "BASE_DOMAIN")
+                .map(|b| b.trim().to_ascii_lowercase())
+                .map(|b| match b.rsplit_once(':') {
+                    Some((host, port)) if !host.is_empty() && port.bytes().all(|c| c.is_ascii_digit()) => host.to_string(),
+                    _ => b,
+                })
+                .unwrap_or_else(|| "localhost".into()),
             local_dev: var(env, "LOCAL_DEV").is_some_and(|v| v.trim() == "true"),
             forward_to: var(env, "FORWARD_TO"),
         }

@@ -1,5 +1,6 @@
 //! Tenant lookup: isolate memory (30 s), then KV read with a 30 s edge cache, so an admin
-//! change is seen at once by the isolate that made it and within 60 s everywhere.
+//! change is seen at once by the isolate that made it and within 60 s everywhere. A KV
+//! failure is never mistaken for "no such tenant": it is an error, and never cached.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,6 +15,8 @@ use crate::core::tenant_record::{open_record, RecordError, Tenant};
 const ISOLATE_TTL_MS: u64 = 30_000;
 /// KV's own edge cache for reads (its minimum).
 const KV_CACHE_TTL_SECS: u64 = 30;
+/// Bound on each isolate cache: hostile Host headers must not grow memory without limit.
+const MAX_CACHED: usize = 1_000;
 
 pub fn tenant_key(id: &str) -> String {
     format!("tenant:{id}")
@@ -23,55 +26,79 @@ pub fn domain_key(host: &str) -> String {
     format!("domain:{host}")
 }
 
-thread_local! {
-    static TENANTS: RefCell<HashMap<String, (Option<Rc<Tenant>>, u64)>> = RefCell::new(HashMap::new());
-    static DOMAINS: RefCell<HashMap<String, (Option<String>, u64)>> = RefCell::new(HashMap::new());
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("KV is unavailable")]
+    Kv,
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
-fn cached<T: Clone>(map: &'static std::thread::LocalKey<RefCell<HashMap<String, (T, u64)>>>, key: &str, now_ms: u64) -> Option<T> {
+type Cache<T> = RefCell<HashMap<String, (T, u64)>>;
+
+thread_local! {
+    static TENANTS: Cache<Option<Rc<Tenant>>> = RefCell::new(HashMap::new());
+    static DOMAINS: Cache<Option<String>> = RefCell::new(HashMap::new());
+}
+
+fn cached<T: Clone>(map: &'static std::thread::LocalKey<Cache<T>>, key: &str, now_ms: u64) -> Option<T> {
     map.with(|m| m.borrow().get(key).filter(|(_, at)| now_ms < at + ISOLATE_TTL_MS).map(|(v, _)| v.clone()))
+}
+
+fn insert<T>(map: &'static std::thread::LocalKey<Cache<T>>, key: &str, value: T, now_ms: u64) {
+    map.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MAX_CACHED {
+            m.retain(|_, (_, at)| now_ms < *at + ISOLATE_TTL_MS);
+            if m.len() >= MAX_CACHED {
+                m.clear();
+            }
+        }
+        m.insert(key.to_string(), (value, now_ms));
+    });
 }
 
 /// Records what this isolate just wrote (or deleted), so it sees its own change at once.
 pub fn remember(id: &str, tenant: Option<Rc<Tenant>>, now_ms: u64) {
-    TENANTS.with(|m| m.borrow_mut().insert(id.to_string(), (tenant, now_ms)));
+    insert(&TENANTS, id, tenant, now_ms);
 }
 
 pub fn remember_domain(host: &str, tenant: Option<String>, now_ms: u64) {
-    DOMAINS.with(|m| m.borrow_mut().insert(host.to_string(), (tenant, now_ms)));
+    insert(&DOMAINS, host, tenant, now_ms);
+}
+
+/// The raw stored record, straight from KV (no edge cache): the admin API's view.
+pub async fn read_raw(kv: &KvStore, id: &str) -> Result<Option<String>, LoadError> {
+    kv.get(&tenant_key(id)).text().await.map_err(|_| LoadError::Kv)
 }
 
 /// Reads and opens a tenant straight from KV (the admin API uses this, bypassing caches).
-pub async fn load_fresh(kv: &KvStore, keys: &KeyRing, ctx: &ConfigContext<'_>, id: &str) -> Result<Option<Tenant>, RecordError> {
-    let raw = kv.get(&tenant_key(id)).text().await.ok().flatten();
-    match raw {
-        None => Ok(None),
-        Some(raw) => open_record(id, &raw, keys, ctx).map(|o| Some(o.tenant)),
+/// A record still sealed under CONFIG_KEY_PREVIOUS is re-sealed here, on a fresh read, so
+/// `GET /admin/tenants` after a key rotation moves every record to the new key.
+pub async fn load_fresh(kv: &KvStore, keys: &KeyRing, ctx: &ConfigContext<'_>, id: &str) -> Result<Option<Tenant>, LoadError> {
+    let Some(raw) = read_raw(kv, id).await? else { return Ok(None) };
+    let opened = open_record(id, &raw, keys, ctx)?;
+    if opened.needs_reseal {
+        reseal(kv, keys, &opened.tenant).await;
     }
+    Ok(Some(opened.tenant))
 }
 
-/// A tenant for serving members, cached.
-pub async fn load(kv: &KvStore, keys: &KeyRing, ctx: &ConfigContext<'_>, id: &str, now_ms: u64) -> Result<Option<Rc<Tenant>>, RecordError> {
+/// A tenant for serving members, cached. Never writes: a record read through the edge cache
+/// may be older than the latest admin change.
+pub async fn load(kv: &KvStore, keys: &KeyRing, ctx: &ConfigContext<'_>, id: &str, now_ms: u64) -> Result<Option<Rc<Tenant>>, LoadError> {
     if let Some(t) = cached(&TENANTS, id, now_ms) {
         return Ok(t);
     }
-    let raw = kv.get(&tenant_key(id)).cache_ttl(KV_CACHE_TTL_SECS).text().await.ok().flatten();
+    let raw = kv.get(&tenant_key(id)).cache_ttl(KV_CACHE_TTL_SECS).text().await.map_err(|_| LoadError::Kv)?;
     let tenant = match raw {
         None => None,
-        Some(raw) => {
-            let opened = open_record(id, &raw, keys, ctx)?;
-            if opened.needs_reseal {
-                reseal(kv, keys, &opened.tenant).await;
-            }
-            Some(Rc::new(opened.tenant))
-        }
+        Some(raw) => Some(Rc::new(open_record(id, &raw, keys, ctx)?.tenant)),
     };
     remember(id, tenant.clone(), now_ms);
     Ok(tenant)
 }
 
-/// During a CONFIG_KEY rotation, a record still sealed under the previous key is written
-/// again under the current one the first time it is read (best effort).
 async fn reseal(kv: &KvStore, keys: &KeyRing, tenant: &Tenant) {
     let record = tenant.seal(keys, &mut || super::rand::bytes());
     if let Ok(raw) = serde_json::to_string(&record) {
@@ -82,11 +109,21 @@ async fn reseal(kv: &KvStore, keys: &KeyRing, tenant: &Tenant) {
 }
 
 /// The tenant that owns a custom domain, cached.
-pub async fn owner_of_domain(kv: &KvStore, host: &str, now_ms: u64) -> Option<String> {
+pub async fn owner_of_domain(kv: &KvStore, host: &str, now_ms: u64) -> Result<Option<String>, LoadError> {
     if let Some(owner) = cached(&DOMAINS, host, now_ms) {
-        return owner;
+        return Ok(owner);
     }
-    let owner = kv.get(&domain_key(host)).cache_ttl(KV_CACHE_TTL_SECS).text().await.ok().flatten();
+    let owner = kv.get(&domain_key(host)).cache_ttl(KV_CACHE_TTL_SECS).text().await.map_err(|_| LoadError::Kv)?;
     remember_domain(host, owner.clone(), now_ms);
-    owner
+    Ok(owner)
+}
+
+/// The custom domains a stored record lists, read without decrypting anything (for
+/// ownership checks on mappings, which may be stale).
+pub async fn stored_domains(kv: &KvStore, id: &str) -> Result<Vec<String>, LoadError> {
+    let Some(raw) = read_raw(kv, id).await? else { return Ok(Vec::new()) };
+    Ok(serde_json::from_str::<serde_json::Value>(&raw)
+        .ok()
+        .and_then(|v| serde_json::from_value(v["config"]["custom_domains"].clone()).ok())
+        .unwrap_or_default())
 }
