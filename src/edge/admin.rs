@@ -134,15 +134,11 @@ async fn get(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
 }
 
 async fn read_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
-    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(json_error(413, "body_too_large", "the body is over 64 KiB"));
-    }
-    let body = req.bytes().await.map_err(|_| json_error(400, "unreadable_body", "the body could not be read"))?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(json_error(413, "body_too_large", "the body is over 64 KiB"));
-    }
-    Ok(body)
+    let declared = super::body::declared_length(&req.headers());
+    super::body::read_capped(req.stream(), declared, MAX_BODY_BYTES).await.map_err(|e| match e {
+        super::body::BodyError::TooLarge => json_error(413, "body_too_large", "the body is over 64 KiB"),
+        super::body::BodyError::Unreadable => json_error(400, "unreadable_body", "the body could not be read"),
+    })
 }
 
 async fn put(req: &mut Request, ctx: &Ctx<'_>, id: &TenantId, log: &mut RequestLog) -> Result<Response, AppError> {

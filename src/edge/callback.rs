@@ -12,20 +12,18 @@ use crate::core::log::RequestLog;
 use crate::core::pages::Problem;
 use crate::core::tenant_record::Tenant;
 
+use super::body::{declared_length, read_capped, BodyError};
 use super::respond::{self, AppError};
 use super::{finish, Ctx};
 
 /// Reads the callback's parameters: the query for GET, the form body for POST.
 async fn read_params(req: &mut Request, ctx: &Ctx<'_>) -> Result<(String, bool), AppError> {
     if req.method() == Method::Post {
-        let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > MAX_CALLBACK_BYTES) {
-            return Err(AppError::page(Problem::TooLarge, "body_too_large"));
-        }
-        let body = req.bytes().await.map_err(|_| AppError::page(Problem::BadRequest, "unreadable_body"))?;
-        if body.len() > MAX_CALLBACK_BYTES {
-            return Err(AppError::page(Problem::TooLarge, "body_too_large"));
-        }
+        let declared = declared_length(&req.headers());
+        let body = read_capped(req.stream(), declared, MAX_CALLBACK_BYTES).await.map_err(|e| match e {
+            BodyError::TooLarge => AppError::page(Problem::TooLarge, "body_too_large"),
+            BodyError::Unreadable => AppError::page(Problem::BadRequest, "unreadable_body"),
+        })?;
         Ok((String::from_utf8_lossy(&body).into_owned(), true))
     } else {
         let query = ctx.url.query().unwrap_or_default();

@@ -14,7 +14,9 @@ use crate::core::member::{IdentityClaims, Member};
 use crate::core::pages::{handoff_page, Problem};
 use crate::core::session::{id_token_aad, session_ttl, Session};
 use crate::core::tenant_record::Tenant;
-use crate::core::token::{parse_token_response, parse_userinfo, token_request, userinfo_request, TokenError, TokenRequest, TokenResponse};
+use crate::core::token::{
+    parse_token_response, parse_userinfo, token_request, userinfo_request, TokenError, TokenRequest, TokenResponse, UserinfoError,
+};
 
 use super::respond::{self, AppError};
 use super::webcrypto::WebCryptoVerifier;
@@ -111,10 +113,16 @@ async fn identify(meta: &ProviderMetadata, tokens: &TokenResponse, t: &VerifiedI
     if claims.needs_userinfo() {
         if let (Some(endpoint), Some(token)) = (&meta.userinfo_endpoint, &tokens.access_token) {
             let result = outbound::send(&userinfo_request(endpoint, token)).await;
-            let info = parse_userinfo(result.as_ref().map_err(|e| *e), &claims.sub).map_err(|e| {
-                AppError::page(Problem::VerificationFailed, e.code()).with_detail(e.to_string()).start_again("/login")
-            })?;
-            claims = claims.merge_userinfo(&info);
+            match parse_userinfo(result.as_ref().map_err(|e| *e), &claims.sub) {
+                Ok(info) => claims = claims.merge_userinfo(&info),
+                // Only the name was missing: sign the member in without it rather than fail.
+                Err(e) if claims.email.is_some() && e != UserinfoError::SubMismatch => {
+                    worker::console_warn!("{{\"route\":\"/authorization-code/callback\",\"error\":\"{}\",\"outcome\":\"userinfo_skipped\"}}", e.code());
+                }
+                Err(e) => {
+                    return Err(AppError::page(Problem::VerificationFailed, e.code()).with_detail(e.to_string()).start_again("/login"))
+                }
+            }
         }
     }
     claims.into_member(allow_unverified).map_err(|e| {

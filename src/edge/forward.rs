@@ -6,6 +6,7 @@ use worker::{Env, Method, Request, Response};
 use crate::core::forwarder::{forward_location, parse_forward_to, post_location, MAX_CALLBACK_BYTES};
 use crate::core::log::RequestLog;
 
+use super::body::{declared_length, read_capped};
 use super::respond;
 use super::respond::AppError;
 use super::settings::Settings;
@@ -41,11 +42,8 @@ pub async fn handle(mut req: Request, env: &Env, log: &mut RequestLog) -> Result
                     Ok(respond::redirect(302, &forward_location(&target, query), &[]))
                 }
                 Method::Post => {
-                    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
-                    let too_big = match declared {
-                        Some(n) => n > MAX_CALLBACK_BYTES,
-                        None => req.bytes().await.map(|b| b.len() > MAX_CALLBACK_BYTES).unwrap_or(true),
-                    };
+                    let declared = declared_length(&req.headers());
+                    let too_big = read_capped(req.stream(), declared, MAX_CALLBACK_BYTES).await.is_err();
                     if too_big {
                         return Err(AppError::Bare { status: 413, code: "body_too_large" });
                     }

@@ -64,7 +64,6 @@ pub async fn landing(ctx: &Ctx<'_>, tenant: Option<&Tenant>, log: &mut RequestLo
         let key = format!("logout:{state}");
         let pending: Option<PendingLogout> = kv.get(&key).json().await.ok().flatten();
         if let Some(pending) = pending {
-            let _ = kv.delete(&key).await;
             log.tenant = Some(pending.tenant.clone());
             let target = match tenant {
                 Some(t) if t.id == pending.tenant => Some(t.config.portal_url.clone()),
@@ -72,6 +71,9 @@ pub async fn landing(ctx: &Ctx<'_>, tenant: Option<&Tenant>, log: &mut RequestLo
                 None => load_tenant(ctx, &pending.tenant).await.ok().map(|t| t.config.portal_url.clone()),
             };
             if let Some(portal) = target {
+                // Consumed only when it is used, so a stray hit on another tenant's host
+                // does not spend the member's logout.
+                let _ = kv.delete(&key).await;
                 log.outcome = "signed_out_to_portal";
                 return Ok(respond::redirect(302, &portal, &[]));
             }

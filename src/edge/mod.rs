@@ -2,6 +2,7 @@
 //! straight lines — load → core → I/O → core → respond — and every request logs one JSON line.
 
 mod admin;
+mod body;
 mod callback;
 mod check;
 mod finish;
@@ -75,7 +76,9 @@ pub fn storage_unavailable() -> AppError {
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let now_ms = rand::now_ms();
     let mut log = RequestLog { route: "unknown", method: req.method().to_string(), ..Default::default() };
-    let result = if Settings::from_env(&env).forward_to.is_some() {
+    let result = if !rand::healthy() {
+        Err(misconfigured("crypto.getRandomValues failed"))
+    } else if Settings::from_env(&env).forward_to.is_some() {
         forward::handle(req, &env, &mut log).await
     } else {
         route(req, &env, now_ms, &mut log).await
@@ -141,7 +144,7 @@ async fn route(req: Request, env: &Env, now_ms: u64, log: &mut RequestLog) -> Re
         "/.well-known/jwks.json" => {
             log.route = "/.well-known/jwks.json";
             allow(&req, &[Method::Get])?;
-            return jwks(&ctx);
+            return jwks(&ctx, log);
         }
         _ => {}
     }
@@ -163,8 +166,13 @@ async fn route(req: Request, env: &Env, now_ms: u64, log: &mut RequestLog) -> Re
     }
 }
 
-fn jwks(ctx: &Ctx<'_>) -> Result<Response, AppError> {
-    let keys = settings::published_keys(ctx.env).map_err(|e| misconfigured(e.0))?;
+fn jwks(ctx: &Ctx<'_>, log: &mut RequestLog) -> Result<Response, AppError> {
+    let (keys, problem) = settings::published_keys(ctx.env).map_err(|e| misconfigured(e.0))?;
+    if let Some(p) = problem {
+        // The current key is still published; the operator learns from the log line.
+        log.error = Some("handoff_previous_key_invalid");
+        log.detail = Some(p);
+    }
     let resp = respond::text(200, &crate::core::handoff::jwks_document(&keys));
     let _ = resp.headers().set("content-type", "application/json");
     let _ = resp.headers().set("cache-control", "public, max-age=300");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use worker::{Delay, Env, MessageBatch, MessageExt};
+use worker::{Delay, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
 
 use crate::core::config::ConfigContext;
 use crate::core::member::Member;
@@ -69,7 +69,11 @@ pub async fn provision(env: &Env, tenant: &Tenant, issuer: &str, member: &Member
             }
         }
     }
-    enqueue(env, &delivery, 30).await?;
+    if let Err(e) = enqueue(env, &delivery, 30).await {
+        // Loud: this delivery exists nowhere else now; an operator must replay it.
+        queue_log(&delivery, "enqueue_failed", Some("provisioning_enqueue_failed"));
+        return Err(e);
+    }
     Err(AppError::page(Problem::ProvisioningPending, "provisioning_queued")
         .with_detail(format!("{attempt} attempts failed within the request; queued")))
 }
@@ -84,19 +88,21 @@ async fn enqueue(env: &Env, delivery: &ProvisioningDelivery, delay_secs: u64) ->
 /// The queue consumer: one attempt per message; a failure is re-enqueued with the attempt
 /// count in the body (so the schedule can outlive the consumer's own retry limit).
 pub async fn consume(batch: MessageBatch<ProvisioningDelivery>, env: &Env) {
-    let messages = match batch.messages() {
-        Ok(m) => m,
-        Err(_) => {
-            worker::console_error!("{{\"route\":\"queue\",\"outcome\":\"unreadable_batch\",\"error\":\"queue_batch\"}}");
-            batch.retry_all();
-            return;
-        }
-    };
-    for message in messages {
-        let delivery = message.body().clone();
+    // Each message is decoded on its own: one unreadable message must not hold up the rest.
+    for message in batch.raw_iter() {
+        let decoded = js_sys::JSON::stringify(&message.body())
+            .ok()
+            .and_then(|s| s.as_string())
+            .and_then(|s| serde_json::from_str::<ProvisioningDelivery>(&s).ok());
+        let Some(delivery) = decoded else {
+            worker::console_error!("{{\"route\":\"queue:provisioning\",\"outcome\":\"dropped\",\"error\":\"queue_message_unreadable\"}}");
+            message.ack();
+            continue;
+        };
         match deliver_from_queue(env, &delivery).await {
             Ok(()) => message.ack(),
-            Err(()) => message.retry(),
+            // Storage trouble on our side: try again in a minute, not at once.
+            Err(()) => message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(60).build()),
         }
     }
 }
@@ -126,9 +132,18 @@ async fn deliver_from_queue(env: &Env, d: &ProvisioningDelivery) -> Result<(), (
         }
         Err(_) => return Err(()),
     };
+    // The tenant's settings of the moment decide: provisioning switched off drops the
+    // delivery, a changed webhook URL is followed.
+    let url = match (&tenant.config.provisioning_webhook_url, tenant.config.provision_new_users) {
+        (Some(url), true) => url.clone(),
+        _ => {
+            queue_log(d, "dropped", Some("provisioning_turned_off"));
+            return Ok(());
+        }
+    };
     let now = rand::now_secs();
     let body = event_body(&d.event, d.first_attempt_at);
-    let Ok(req) = delivery_request(&d.url, &tenant.webhook_signing_secrets(now), &d.webhook_id, now, &body, QUEUE_ATTEMPT_TIMEOUT_MS) else {
+    let Ok(req) = delivery_request(&url, &tenant.webhook_signing_secrets(now), &d.webhook_id, now, &body, QUEUE_ATTEMPT_TIMEOUT_MS) else {
         queue_log(d, "dropped", Some("webhook_secret_invalid"));
         return Ok(());
     };

@@ -2,11 +2,18 @@
 
 use crate::core::secret::token_from_random;
 
+/// Whether the runtime's CSPRNG answers; checked once per request before any token is made,
+/// so a broken generator is a clean 503 rather than predictable secrets.
+pub fn healthy() -> bool {
+    getrandom::fill(&mut [0u8; 16]).is_ok()
+}
+
 pub fn bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    // getrandom uses crypto.getRandomValues here; it cannot fail for small buffers in workerd.
+    // crypto.getRandomValues; `healthy()` was checked at the start of the request. Should it
+    // fail anyway, the request is aborted: never hand out zeros as secrets.
     if getrandom::fill(&mut buf).is_err() {
-        worker::console_error!("{{\"error\":\"rng_failure\"}}");
+        wasm_bindgen::throw_str("crypto.getRandomValues failed");
     }
     buf
 }

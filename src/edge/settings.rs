@@ -19,8 +19,15 @@ fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.trim().is_empty())
 }
 
+/// A secret; only under LOCAL_DEV may it also come from a plain var (`--var`), which would
+/// otherwise show in the dashboard and in `wrangler.toml`.
 fn secret(env: &Env, name: &str) -> Option<String> {
-    env.secret(name).ok().map(|v| v.to_string()).or_else(|| var(env, name)).filter(|v| !v.trim().is_empty())
+    let local_dev = var(env, "LOCAL_DEV").is_some_and(|v| v.trim() == "true");
+    env.secret(name)
+        .ok()
+        .map(|v| v.to_string())
+        .or_else(|| if local_dev { var(env, name) } else { None })
+        .filter(|v| !v.trim().is_empty())
 }
 
 impl Settings {
@@ -90,13 +97,17 @@ pub fn handoff_key(env: &Env) -> Result<Rc<HandoffKey>, Misconfigured> {
 }
 
 /// The public keys to publish: current first, then the previous one during a rotation.
-pub fn published_keys(env: &Env) -> Result<Vec<PublishedKey>, Misconfigured> {
-    let mut keys = vec![handoff_key(env)?.published()];
+/// A broken previous key is reported (second value) but never hides the current key.
+pub fn published_keys(env: &Env) -> Result<(Vec<PublishedKey>, Option<String>), Misconfigured> {
+    let current = handoff_key(env)?.published();
+    let mut problem = None;
+    let mut keys = vec![current];
     if let Some(prev) = secret(env, "HANDOFF_SIGNING_KEY_PREVIOUS") {
-        let prev = PublishedKey::from_jwk(&prev).map_err(|e| Misconfigured(format!("HANDOFF_SIGNING_KEY_PREVIOUS: {e}")))?;
-        if prev.kid != keys[0].kid {
-            keys.push(prev);
+        match PublishedKey::from_jwk(&prev) {
+            Ok(prev) if !keys.iter().any(|k| k.kid == prev.kid) => keys.push(prev),
+            Ok(_) => {}
+            Err(e) => problem = Some(format!("HANDOFF_SIGNING_KEY_PREVIOUS: {e}")),
         }
     }
-    Ok(keys)
+    Ok((keys, problem))
 }

@@ -62,6 +62,29 @@ export function toDotenv(secrets) {
     .join('\n')}\n`;
 }
 
+/**
+ * A private copy of the worker for one instance: build/ and wrangler.toml without its
+ * [build] section. wrangler then neither rebuilds nor reloads the worker when src/ or build/
+ * change during a run (an edit in the checkout would otherwise restart every instance
+ * mid-test).
+ */
+function stageWorker(dir) {
+  const app = path.join(dir, 'app');
+  fs.mkdirSync(app, { recursive: true });
+  fs.cpSync(path.join(WORKER_DIR, 'build'), path.join(app, 'build'), { recursive: true });
+  let inBuild = false;
+  const toml = fs
+    .readFileSync(path.join(WORKER_DIR, 'wrangler.toml'), 'utf8')
+    .split('\n')
+    .filter((line) => {
+      if (/^\s*\[/.test(line)) inBuild = /^\s*\[build\]/.test(line);
+      return !inBuild;
+    })
+    .join('\n');
+  fs.writeFileSync(path.join(app, 'wrangler.toml'), toml);
+  return app;
+}
+
 function killGroup(child, signal) {
   try {
     process.kill(-child.pid, signal);
@@ -98,6 +121,7 @@ export async function startWorker({
   fs.writeFileSync(envFile, toDotenv(secrets), { mode: 0o600 });
   // A caller-owned persistence directory outlives this instance (restart with rotated keys).
   const persistTo = sharedPersist ?? path.join(dir, 'state');
+  const workDir = stageWorker(dir);
 
   const allVars = { LOCAL_DEV: 'true', BASE_DOMAIN: 'localhost', ...vars };
   if (forwardTo !== undefined) allVars.FORWARD_TO = forwardTo;
@@ -114,7 +138,7 @@ export async function startWorker({
 
   const env = { ...process.env, PORTAL_SSO_PREBUILT: '1', CI: '1', WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', FORCE_COLOR: '0' };
   delete env.CLOUDFLARE_INCLUDE_PROCESS_ENV;
-  const child = spawn(process.execPath, args, { cwd: WORKER_DIR, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: workDir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
 
   const chunks = [];
@@ -189,7 +213,7 @@ export async function startWorker({
     /** Reads a raw KV value through the local store (null when absent). */
     async kvGet(key) {
       const { stdout } = await execFileP(process.execPath, [WRANGLER, 'kv', 'key', 'get', key, '--binding', 'KV', '--local', '--persist-to', persistTo, '--text'], {
-        cwd: WORKER_DIR,
+        cwd: workDir,
         env: { ...env, PORTAL_SSO_PREBUILT: '1' },
         maxBuffer: 16 << 20,
       });
@@ -200,7 +224,7 @@ export async function startWorker({
     async kvList(prefix = '') {
       const a = [WRANGLER, 'kv', 'key', 'list', '--binding', 'KV', '--local', '--persist-to', persistTo];
       if (prefix) a.push('--prefix', prefix);
-      const { stdout } = await execFileP(process.execPath, a, { cwd: WORKER_DIR, env, maxBuffer: 16 << 20 });
+      const { stdout } = await execFileP(process.execPath, a, { cwd: workDir, env, maxBuffer: 16 << 20 });
       return JSON.parse(stdout.slice(stdout.indexOf('['))).map((k) => k.name);
     },
     exited: () => exited,
