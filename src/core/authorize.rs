@@ -82,7 +82,10 @@ pub struct AuthorizeParams<'a> {
 }
 
 /// The URL the member's browser is sent to. The endpoint's own query, if any, is kept.
-pub fn authorize_url(p: &AuthorizeParams<'_>, login: &PendingLogin) -> Result<String, url::ParseError> {
+pub fn authorize_url(
+    p: &AuthorizeParams<'_>,
+    login: &PendingLogin,
+) -> Result<String, url::ParseError> {
     let mut url = Url::parse(p.authorization_endpoint)?;
     {
         let mut q = url.query_pairs_mut();
@@ -108,7 +111,9 @@ pub fn authorize_url(p: &AuthorizeParams<'_>, login: &PendingLogin) -> Result<St
 pub fn sanitize_portal_state(raw: &str) -> Option<String> {
     let ok = !raw.is_empty()
         && raw.len() <= 256
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'));
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'));
     ok.then(|| raw.to_string())
 }
 
@@ -124,8 +129,16 @@ mod tests {
     use super::*;
 
     fn login() -> PendingLogin {
-        let seeds = LoginSeeds { state: [1; 32], nonce: [2; 32], verifier: [3; 32] };
-        let req = LoginRequest { return_to: Some("/x".into()), portal_state: None, login_hint: None };
+        let seeds = LoginSeeds {
+            state: [1; 32],
+            nonce: [2; 32],
+            verifier: [3; 32],
+        };
+        let req = LoginRequest {
+            return_to: Some("/x".into()),
+            portal_state: None,
+            login_hint: None,
+        };
         PendingLogin::new(
             "acme",
             "https://acme.example.com",
@@ -140,7 +153,10 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b_vector() {
         let v = PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
-        assert_eq!(pkce_challenge(&v), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            pkce_challenge(&v),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 
     #[test]
@@ -166,7 +182,10 @@ mod tests {
         assert_eq!(q["response_type"], "code");
         assert_eq!(q["scope"], "openid email profile");
         assert_eq!(q["client_id"], "0oa123");
-        assert_eq!(q["redirect_uri"], "https://acme.example.com/authorization-code/callback");
+        assert_eq!(
+            q["redirect_uri"],
+            "https://acme.example.com/authorization-code/callback"
+        );
         assert_eq!(q["state"], l.state.secret());
         assert_eq!(q["nonce"], l.nonce.secret());
         assert_eq!(q["code_challenge"], pkce_challenge(&l.verifier));
@@ -174,25 +193,39 @@ mod tests {
         assert_eq!(q["idp"], "0oaIDP");
         assert_eq!(q["login_hint"], "ada@example.com");
         assert!(!q.contains_key("response_mode"));
-        assert!(!url.as_str().contains(l.verifier.secret()), "verifier never leaves");
+        assert!(
+            !url.as_str().contains(l.verifier.secret()),
+            "verifier never leaves"
+        );
     }
 
     #[test]
     fn optional_parameters_are_omitted() {
-        let p = AuthorizeParams { authorization_endpoint: "https://a.example/authorize", client_id: "c", idp: None, login_hint: None };
+        let p = AuthorizeParams {
+            authorization_endpoint: "https://a.example/authorize",
+            client_id: "c",
+            idp: None,
+            login_hint: None,
+        };
         let url = authorize_url(&p, &login()).unwrap();
         assert!(!url.contains("idp=") && !url.contains("login_hint="));
     }
 
     #[test]
     fn portal_state_and_login_hint_rules() {
-        assert_eq!(sanitize_portal_state("abc.DEF_~-9").as_deref(), Some("abc.DEF_~-9"));
+        assert_eq!(
+            sanitize_portal_state("abc.DEF_~-9").as_deref(),
+            Some("abc.DEF_~-9")
+        );
         assert_eq!(sanitize_portal_state(""), None);
         assert_eq!(sanitize_portal_state("a b"), None);
         assert_eq!(sanitize_portal_state("<script>"), None);
         assert_eq!(sanitize_portal_state(&"a".repeat(257)), None);
         assert!(sanitize_portal_state(&"a".repeat(256)).is_some());
-        assert_eq!(sanitize_login_hint("ada@example.com").as_deref(), Some("ada@example.com"));
+        assert_eq!(
+            sanitize_login_hint("ada@example.com").as_deref(),
+            Some("ada@example.com")
+        );
         assert_eq!(sanitize_login_hint("a\r\nb"), None);
         assert_eq!(sanitize_login_hint(" "), None);
     }

@@ -43,7 +43,10 @@ pub enum CallbackError {
     #[error("the browser-binding cookie does not match the pending login (login CSRF)")]
     BrowserMismatch,
     #[error("the identity provider answered error={error}")]
-    Idp { error: String, description: Option<String> },
+    Idp {
+        error: String,
+        description: Option<String>,
+    },
     #[error("the iss parameter is not the issuer (RFC 9207)")]
     IssuerMismatch,
     #[error("the callback has no code")]
@@ -72,13 +75,17 @@ pub fn check_callback<'a>(
     issuer: &str,
 ) -> Result<&'a str, CallbackError> {
     // 2. Login CSRF: the callback must come from the browser that started the login.
-    let bound = browser_cookie.is_some_and(|c| constant_time_eq(c.as_bytes(), pending.browser.secret().as_bytes()));
+    let bound = browser_cookie
+        .is_some_and(|c| constant_time_eq(c.as_bytes(), pending.browser.secret().as_bytes()));
     if !bound {
         return Err(CallbackError::BrowserMismatch);
     }
     // 3. The IdP reported an error instead of a code.
     if let Some(error) = &params.error {
-        return Err(CallbackError::Idp { error: error.clone(), description: params.error_description.clone() });
+        return Err(CallbackError::Idp {
+            error: error.clone(),
+            description: params.error_description.clone(),
+        });
     }
     // 4. RFC 9207 mix-up defence.
     if params.iss.as_deref().is_some_and(|iss| iss != issuer) {
@@ -96,49 +103,102 @@ mod tests {
     const ISS: &str = "https://acme.okta.com";
 
     fn pending() -> PendingLogin {
-        let seeds = LoginSeeds { state: [1; 32], nonce: [2; 32], verifier: [3; 32] };
-        let req = LoginRequest { return_to: None, portal_state: None, login_hint: None };
-        PendingLogin::new("acme", "https://acme.example.com", "https://acme.example.com/cb", BrowserId::new("browser-1"), &seeds, &req, 0)
+        let seeds = LoginSeeds {
+            state: [1; 32],
+            nonce: [2; 32],
+            verifier: [3; 32],
+        };
+        let req = LoginRequest {
+            return_to: None,
+            portal_state: None,
+            login_hint: None,
+        };
+        PendingLogin::new(
+            "acme",
+            "https://acme.example.com",
+            "https://acme.example.com/cb",
+            BrowserId::new("browser-1"),
+            &seeds,
+            &req,
+            0,
+        )
     }
 
     #[test]
     fn good_callback_yields_the_code() {
         let p = parse_callback("code=c1&state=s&iss=https%3A%2F%2Facme.okta.com");
-        assert_eq!(check_callback(&p, &pending(), Some("browser-1"), ISS), Ok("c1"));
+        assert_eq!(
+            check_callback(&p, &pending(), Some("browser-1"), ISS),
+            Ok("c1")
+        );
         let without_iss = parse_callback("code=c1&state=s");
-        assert_eq!(check_callback(&without_iss, &pending(), Some("browser-1"), ISS), Ok("c1"));
+        assert_eq!(
+            check_callback(&without_iss, &pending(), Some("browser-1"), ISS),
+            Ok("c1")
+        );
     }
 
     #[test]
     fn another_browser_is_refused_first() {
         let p = parse_callback("code=c1&state=s&error=access_denied");
-        assert_eq!(check_callback(&p, &pending(), Some("browser-2"), ISS), Err(CallbackError::BrowserMismatch));
-        assert_eq!(check_callback(&p, &pending(), None, ISS), Err(CallbackError::BrowserMismatch));
-        assert_eq!(check_callback(&p, &pending(), Some("browser-1x"), ISS), Err(CallbackError::BrowserMismatch));
+        assert_eq!(
+            check_callback(&p, &pending(), Some("browser-2"), ISS),
+            Err(CallbackError::BrowserMismatch)
+        );
+        assert_eq!(
+            check_callback(&p, &pending(), None, ISS),
+            Err(CallbackError::BrowserMismatch)
+        );
+        assert_eq!(
+            check_callback(&p, &pending(), Some("browser-1x"), ISS),
+            Err(CallbackError::BrowserMismatch)
+        );
     }
 
     #[test]
     fn idp_error_is_reported_with_its_description() {
         let p = parse_callback("state=s&error=access_denied&error_description=%3Cscript%3E");
         let err = check_callback(&p, &pending(), Some("browser-1"), ISS).unwrap_err();
-        assert_eq!(err, CallbackError::Idp { error: "access_denied".into(), description: Some("<script>".into()) });
+        assert_eq!(
+            err,
+            CallbackError::Idp {
+                error: "access_denied".into(),
+                description: Some("<script>".into())
+            }
+        );
         assert_eq!(err.code(), "idp_access_denied");
         let other = parse_callback("state=s&error=server_error");
-        assert_eq!(check_callback(&other, &pending(), Some("browser-1"), ISS).unwrap_err().code(), "idp_error");
+        assert_eq!(
+            check_callback(&other, &pending(), Some("browser-1"), ISS)
+                .unwrap_err()
+                .code(),
+            "idp_error"
+        );
     }
 
     #[test]
     fn rfc9207_iss_mismatch_is_refused() {
-        for iss in ["https%3A%2F%2Fevil.example", "https%3A%2F%2Facme.okta.com%2F", "http%3A%2F%2Facme.okta.com"] {
+        for iss in [
+            "https%3A%2F%2Fevil.example",
+            "https%3A%2F%2Facme.okta.com%2F",
+            "http%3A%2F%2Facme.okta.com",
+        ] {
             let p = parse_callback(&format!("code=c&state=s&iss={iss}"));
-            assert_eq!(check_callback(&p, &pending(), Some("browser-1"), ISS), Err(CallbackError::IssuerMismatch), "{iss}");
+            assert_eq!(
+                check_callback(&p, &pending(), Some("browser-1"), ISS),
+                Err(CallbackError::IssuerMismatch),
+                "{iss}"
+            );
         }
     }
 
     #[test]
     fn missing_code_is_refused() {
         let p = parse_callback("state=s");
-        assert_eq!(check_callback(&p, &pending(), Some("browser-1"), ISS), Err(CallbackError::MissingCode));
+        assert_eq!(
+            check_callback(&p, &pending(), Some("browser-1"), ISS),
+            Err(CallbackError::MissingCode)
+        );
     }
 
     #[test]
@@ -151,7 +211,9 @@ mod tests {
 
     #[test]
     fn first_wins_and_empty_is_absent() {
-        let p = parse_callback("state=a&state=b&code=&error=access_denied&error_description=%3Cscript%3E");
+        let p = parse_callback(
+            "state=a&state=b&code=&error=access_denied&error_description=%3Cscript%3E",
+        );
         assert_eq!(p.state.as_deref(), Some("a"));
         assert_eq!(p.code, None);
         assert_eq!(p.error.as_deref(), Some("access_denied"));

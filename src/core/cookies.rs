@@ -16,13 +16,23 @@ pub fn name(base: &str, local_dev: bool) -> String {
 /// `Set-Cookie` for the browser binding: `SameSite=None` so a `form_post` callback (a
 /// cross-site POST) still carries it; `Lax` in local dev where `Secure` is unavailable.
 pub fn browser_cookie(value: &str, local_dev: bool) -> String {
-    let attrs = if local_dev { "SameSite=Lax" } else { "Secure; SameSite=None" };
-    format!("{}={value}; Path=/; HttpOnly; {attrs}; Max-Age=2592000", name(BROWSER, local_dev))
+    let attrs = if local_dev {
+        "SameSite=Lax"
+    } else {
+        "Secure; SameSite=None"
+    };
+    format!(
+        "{}={value}; Path=/; HttpOnly; {attrs}; Max-Age=2592000",
+        name(BROWSER, local_dev)
+    )
 }
 
 pub fn session_cookie(value: &str, max_age: u64, local_dev: bool) -> String {
     let secure = if local_dev { "" } else { "Secure; " };
-    format!("{}={value}; Path=/; HttpOnly; {secure}SameSite=Lax; Max-Age={max_age}", name(SESSION, local_dev))
+    format!(
+        "{}={value}; Path=/; HttpOnly; {secure}SameSite=Lax; Max-Age={max_age}",
+        name(SESSION, local_dev)
+    )
 }
 
 pub fn clear_session_cookie(local_dev: bool) -> String {
@@ -48,10 +58,19 @@ mod tests {
     fn production_cookies_are_host_prefixed_and_secure() {
         let c = browser_cookie("abc", false);
         assert!(c.starts_with("__Host-portal_sso_browser=abc;"));
-        assert!(c.contains("Secure") && c.contains("SameSite=None") && c.contains("HttpOnly") && c.contains("Path=/"));
+        assert!(
+            c.contains("Secure")
+                && c.contains("SameSite=None")
+                && c.contains("HttpOnly")
+                && c.contains("Path=/")
+        );
         assert!(!c.contains("Domain"));
         let s = session_cookie("s", 60, false);
-        assert!(s.starts_with("__Host-portal_sso_session=s;") && s.contains("SameSite=Lax") && s.contains("Secure"));
+        assert!(
+            s.starts_with("__Host-portal_sso_session=s;")
+                && s.contains("SameSite=Lax")
+                && s.contains("Secure")
+        );
     }
 
     #[test]

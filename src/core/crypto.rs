@@ -32,7 +32,9 @@ impl std::fmt::Debug for KeyRing {
 }
 
 fn parse_key(b64: &str) -> Result<Aes256Gcm, CryptoError> {
-    let bytes = STANDARD.decode(b64.trim()).map_err(|_| CryptoError::BadKey)?;
+    let bytes = STANDARD
+        .decode(b64.trim())
+        .map_err(|_| CryptoError::BadKey)?;
     if bytes.len() != 32 {
         return Err(CryptoError::BadKey);
     }
@@ -60,10 +62,16 @@ impl KeyRing {
 
     /// Encrypts under the current key. `nonce` must be fresh random bytes for every call.
     pub fn seal(&self, plaintext: &[u8], aad: &str, nonce: [u8; 12]) -> String {
-        let payload = Payload { msg: plaintext, aad: aad.as_bytes() };
+        let payload = Payload {
+            msg: plaintext,
+            aad: aad.as_bytes(),
+        };
         // Encryption with a valid key and in-memory buffers cannot fail for our sizes; if it
         // ever did, an empty ciphertext would simply never decrypt.
-        let ct = self.current.encrypt(&GcmNonce::from(nonce), payload).unwrap_or_default();
+        let ct = self
+            .current
+            .encrypt(&GcmNonce::from(nonce), payload)
+            .unwrap_or_default();
         let mut out = Vec::with_capacity(12 + ct.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
@@ -72,19 +80,36 @@ impl KeyRing {
 
     pub fn open(&self, sealed: &str, aad: &str) -> Result<Opened, CryptoError> {
         let body = sealed.strip_prefix(PREFIX).ok_or(CryptoError::Malformed)?;
-        let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| CryptoError::Malformed)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| CryptoError::Malformed)?;
         if raw.len() < 12 + 16 {
             return Err(CryptoError::Malformed);
         }
         let (nonce, ct) = raw.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| CryptoError::Malformed)?;
         let nonce = GcmNonce::from(nonce);
-        let attempt = |key: &Aes256Gcm| key.decrypt(&nonce, Payload { msg: ct, aad: aad.as_bytes() }).ok();
+        let attempt = |key: &Aes256Gcm| {
+            key.decrypt(
+                &nonce,
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .ok()
+        };
         if let Some(plaintext) = attempt(&self.current) {
-            return Ok(Opened { plaintext, under_previous_key: false });
+            return Ok(Opened {
+                plaintext,
+                under_previous_key: false,
+            });
         }
         match self.previous.as_ref().and_then(attempt) {
-            Some(plaintext) => Ok(Opened { plaintext, under_previous_key: true }),
+            Some(plaintext) => Ok(Opened {
+                plaintext,
+                under_previous_key: true,
+            }),
             None => Err(CryptoError::Undecryptable),
         }
     }
@@ -122,7 +147,10 @@ mod tests {
     fn other_associated_data_is_refused() {
         let ring = KeyRing::new(K1, None).unwrap();
         let sealed = ring.seal(b"s3cret", "tenant:acme", [1; 12]);
-        assert_eq!(ring.open(&sealed, "tenant:evil"), Err(CryptoError::Undecryptable));
+        assert_eq!(
+            ring.open(&sealed, "tenant:evil"),
+            Err(CryptoError::Undecryptable)
+        );
     }
 
     #[test]
@@ -140,13 +168,22 @@ mod tests {
         let rotated = KeyRing::new(K1, Some(K2)).unwrap();
         let opened = rotated.open(&sealed, "a").unwrap();
         assert!(opened.under_previous_key);
-        assert_eq!(KeyRing::new(K1, None).unwrap().open(&sealed, "a"), Err(CryptoError::Undecryptable));
+        assert_eq!(
+            KeyRing::new(K1, None).unwrap().open(&sealed, "a"),
+            Err(CryptoError::Undecryptable)
+        );
     }
 
     #[test]
     fn bad_keys_are_refused() {
-        assert_eq!(KeyRing::new("short", None).unwrap_err(), CryptoError::BadKey);
+        assert_eq!(
+            KeyRing::new("short", None).unwrap_err(),
+            CryptoError::BadKey
+        );
         assert_eq!(KeyRing::new("AAAA", None).unwrap_err(), CryptoError::BadKey);
-        assert_eq!(KeyRing::new(K1, Some("nope!")).unwrap_err(), CryptoError::BadKey);
+        assert_eq!(
+            KeyRing::new(K1, Some("nope!")).unwrap_err(),
+            CryptoError::BadKey
+        );
     }
 }

@@ -56,7 +56,10 @@ impl DiscoveryError {
 }
 
 pub fn discovery_request(issuer: &str) -> OutboundRequest {
-    OutboundRequest::get(format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')))
+    OutboundRequest::get(format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    ))
 }
 
 /// Origin of a URL as scheme://host:port with the port made explicit.
@@ -67,21 +70,29 @@ fn origin_of(url: &str) -> Option<(String, String, u16)> {
 }
 
 /// Parses and checks a discovery response against the issuer we expect.
-pub fn parse_discovery(resp: &InboundResponse, expected_issuer: &str) -> Result<ProviderMetadata, DiscoveryError> {
+pub fn parse_discovery(
+    resp: &InboundResponse,
+    expected_issuer: &str,
+) -> Result<ProviderMetadata, DiscoveryError> {
     if resp.status != 200 {
         return Err(DiscoveryError::Status(resp.status));
     }
     if resp.body.len() > MAX_METADATA_BYTES {
         return Err(DiscoveryError::NotJson);
     }
-    let doc: serde_json::Value = serde_json::from_slice(&resp.body).map_err(|_| DiscoveryError::NotJson)?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&resp.body).map_err(|_| DiscoveryError::NotJson)?;
     let obj = doc.as_object().ok_or(DiscoveryError::NotJson)?;
     let text = |name: &'static str| obj.get(name).and_then(|v| v.as_str()).map(str::to_string);
     let found = text("issuer").unwrap_or_default();
     if found != expected_issuer {
-        return Err(DiscoveryError::IssuerMismatch { expected: expected_issuer.to_string(), found });
+        return Err(DiscoveryError::IssuerMismatch {
+            expected: expected_issuer.to_string(),
+            found,
+        });
     }
-    let issuer_origin = origin_of(expected_issuer).ok_or(DiscoveryError::MissingEndpoint("issuer"))?;
+    let issuer_origin =
+        origin_of(expected_issuer).ok_or(DiscoveryError::MissingEndpoint("issuer"))?;
     let on_issuer = |name: &'static str, url: String| -> Result<String, DiscoveryError> {
         match origin_of(&url) {
             Some(o) if o == issuer_origin => Ok(url),
@@ -92,7 +103,10 @@ pub fn parse_discovery(resp: &InboundResponse, expected_issuer: &str) -> Result<
     let optional = |name: &'static str| text(name).map(|u| on_issuer(name, u)).transpose();
     Ok(ProviderMetadata {
         issuer: found,
-        authorization_endpoint: on_issuer("authorization_endpoint", required("authorization_endpoint")?)?,
+        authorization_endpoint: on_issuer(
+            "authorization_endpoint",
+            required("authorization_endpoint")?,
+        )?,
         token_endpoint: on_issuer("token_endpoint", required("token_endpoint")?)?,
         jwks_uri: on_issuer("jwks_uri", required("jwks_uri")?)?,
         userinfo_endpoint: optional("userinfo_endpoint")?,
@@ -125,7 +139,11 @@ mod tests {
     const ISS: &str = "https://acme.okta.com/oauth2/default";
 
     fn resp(body: serde_json::Value) -> InboundResponse {
-        InboundResponse { status: 200, headers: vec![], body: body.to_string().into_bytes() }
+        InboundResponse {
+            status: 200,
+            headers: vec![],
+            body: body.to_string().into_bytes(),
+        }
     }
 
     fn doc() -> serde_json::Value {
@@ -142,7 +160,10 @@ mod tests {
     #[test]
     fn good_document_parses() {
         let m = parse_discovery(&resp(doc()), ISS).unwrap();
-        assert_eq!(m.token_endpoint, "https://acme.okta.com/oauth2/default/v1/token");
+        assert_eq!(
+            m.token_endpoint,
+            "https://acme.okta.com/oauth2/default/v1/token"
+        );
         assert!(m.end_session_endpoint.is_some());
     }
 
@@ -150,7 +171,10 @@ mod tests {
     fn issuer_mismatch_names_both() {
         let err = parse_discovery(&resp(doc()), "https://acme.okta.com").unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("https://acme.okta.com/oauth2/default") && text.contains("expected \"https://acme.okta.com\""));
+        assert!(
+            text.contains("https://acme.okta.com/oauth2/default")
+                && text.contains("expected \"https://acme.okta.com\"")
+        );
         assert_eq!(err.code(), "issuer_mismatch");
         // A trailing slash is a different issuer.
         assert!(parse_discovery(&resp(doc()), "https://acme.okta.com/oauth2/default/").is_err());
@@ -162,13 +186,19 @@ mod tests {
             ("token_endpoint", "https://evil.example/token"),
             ("jwks_uri", "https://acme.okta.com:8443/keys"),
             ("authorization_endpoint", "http://acme.okta.com/authorize"),
-            ("userinfo_endpoint", "https://acme.okta.com.evil.example/userinfo"),
+            (
+                "userinfo_endpoint",
+                "https://acme.okta.com.evil.example/userinfo",
+            ),
             ("end_session_endpoint", "not a url"),
         ] {
             let mut d = doc();
             d[field] = serde_json::json!(url);
             let err = parse_discovery(&resp(d), ISS).unwrap_err();
-            assert!(matches!(err, DiscoveryError::ForeignEndpoint { name, .. } if name == field), "{field}");
+            assert!(
+                matches!(err, DiscoveryError::ForeignEndpoint { name, .. } if name == field),
+                "{field}"
+            );
         }
     }
 
@@ -176,13 +206,37 @@ mod tests {
     fn missing_and_broken_documents() {
         let mut d = doc();
         d.as_object_mut().unwrap().remove("token_endpoint");
-        assert_eq!(parse_discovery(&resp(d), ISS).unwrap_err(), DiscoveryError::MissingEndpoint("token_endpoint"));
-        let html = InboundResponse { status: 200, headers: vec![], body: b"<html>".to_vec() };
-        assert_eq!(parse_discovery(&html, ISS).unwrap_err(), DiscoveryError::NotJson);
-        let arr = InboundResponse { status: 200, headers: vec![], body: b"[1]".to_vec() };
-        assert_eq!(parse_discovery(&arr, ISS).unwrap_err(), DiscoveryError::NotJson);
-        let down = InboundResponse { status: 503, headers: vec![], body: vec![] };
-        assert_eq!(parse_discovery(&down, ISS).unwrap_err(), DiscoveryError::Status(503));
+        assert_eq!(
+            parse_discovery(&resp(d), ISS).unwrap_err(),
+            DiscoveryError::MissingEndpoint("token_endpoint")
+        );
+        let html = InboundResponse {
+            status: 200,
+            headers: vec![],
+            body: b"<html>".to_vec(),
+        };
+        assert_eq!(
+            parse_discovery(&html, ISS).unwrap_err(),
+            DiscoveryError::NotJson
+        );
+        let arr = InboundResponse {
+            status: 200,
+            headers: vec![],
+            body: b"[1]".to_vec(),
+        };
+        assert_eq!(
+            parse_discovery(&arr, ISS).unwrap_err(),
+            DiscoveryError::NotJson
+        );
+        let down = InboundResponse {
+            status: 503,
+            headers: vec![],
+            body: vec![],
+        };
+        assert_eq!(
+            parse_discovery(&down, ISS).unwrap_err(),
+            DiscoveryError::Status(503)
+        );
     }
 
     #[test]

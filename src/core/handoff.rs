@@ -58,7 +58,7 @@ fn parse_okp(json: &str) -> Result<OkpJwk, HandoffKeyError> {
     if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
         return Err(HandoffKeyError::WrongType);
     }
-    if jwk.kid.as_deref().map_or(true, str::is_empty) {
+    if jwk.kid.as_deref().is_none_or(str::is_empty) {
         return Err(HandoffKeyError::NoKid);
     }
     Ok(jwk)
@@ -67,14 +67,21 @@ fn parse_okp(json: &str) -> Result<OkpJwk, HandoffKeyError> {
 impl HandoffKey {
     pub fn from_jwk(json: &str) -> Result<Self, HandoffKeyError> {
         let jwk = parse_okp(json)?;
-        let d = URL_SAFE_NO_PAD.decode(jwk.d.as_deref().unwrap_or_default()).map_err(|_| HandoffKeyError::BadField("d"))?;
+        let d = URL_SAFE_NO_PAD
+            .decode(jwk.d.as_deref().unwrap_or_default())
+            .map_err(|_| HandoffKeyError::BadField("d"))?;
         let seed = Seed::from_slice(&d).map_err(|_| HandoffKeyError::BadField("d"))?;
         let keypair = KeyPair::from_seed(seed);
-        let x = URL_SAFE_NO_PAD.decode(&jwk.x).map_err(|_| HandoffKeyError::BadField("x"))?;
+        let x = URL_SAFE_NO_PAD
+            .decode(&jwk.x)
+            .map_err(|_| HandoffKeyError::BadField("x"))?;
         if x.as_slice() != keypair.pk.as_slice() {
             return Err(HandoffKeyError::Mismatch);
         }
-        Ok(Self { kid: jwk.kid.unwrap_or_default(), keypair })
+        Ok(Self {
+            kid: jwk.kid.unwrap_or_default(),
+            keypair,
+        })
     }
 
     pub fn kid(&self) -> &str {
@@ -82,7 +89,10 @@ impl HandoffKey {
     }
 
     pub fn published(&self) -> PublishedKey {
-        PublishedKey { kid: self.kid.clone(), x: URL_SAFE_NO_PAD.encode(self.keypair.pk.as_slice()) }
+        PublishedKey {
+            kid: self.kid.clone(),
+            x: URL_SAFE_NO_PAD.encode(self.keypair.pk.as_slice()),
+        }
     }
 }
 
@@ -91,9 +101,14 @@ impl PublishedKey {
     /// the full private JWK).
     pub fn from_jwk(json: &str) -> Result<Self, HandoffKeyError> {
         let jwk = parse_okp(json)?;
-        let x = URL_SAFE_NO_PAD.decode(&jwk.x).map_err(|_| HandoffKeyError::BadField("x"))?;
+        let x = URL_SAFE_NO_PAD
+            .decode(&jwk.x)
+            .map_err(|_| HandoffKeyError::BadField("x"))?;
         PublicKey::from_slice(&x).map_err(|_| HandoffKeyError::BadField("x"))?;
-        Ok(Self { kid: jwk.kid.unwrap_or_default(), x: jwk.x })
+        Ok(Self {
+            kid: jwk.kid.unwrap_or_default(),
+            x: jwk.x,
+        })
     }
 }
 
@@ -165,8 +180,13 @@ pub fn assertion_claims(member: &Member, ctx: &AssertionContext<'_>) -> Assertio
 }
 
 /// Signs the assertion (EdDSA, `kid` in the header, `typ: JWT`).
-pub fn sign_assertion(key: &HandoffKey, claims: &AssertionClaims) -> Result<String, jwt_compact::CreationError> {
-    let header = Header::empty().with_key_id(key.kid.clone()).with_token_type("JWT");
+pub fn sign_assertion(
+    key: &HandoffKey,
+    claims: &AssertionClaims,
+) -> Result<String, jwt_compact::CreationError> {
+    let header = Header::empty()
+        .with_key_id(key.kid.clone())
+        .with_token_type("JWT");
     Ed25519.token(&header, &Claims::new(claims), &key.keypair.sk)
 }
 
@@ -179,25 +199,52 @@ mod tests {
     const JWK: &str = r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"handoff-1"}"#;
 
     fn member() -> Member {
-        Member { sub: "00u1".into(), email: "ada@example.com".into(), email_verified: Some(true), name: Some("Ada".into()), given_name: None, family_name: None, idp: Some("0oaIDP".into()) }
+        Member {
+            sub: "00u1".into(),
+            email: "ada@example.com".into(),
+            email_verified: Some(true),
+            name: Some("Ada".into()),
+            given_name: None,
+            family_name: None,
+            idp: Some("0oaIDP".into()),
+        }
     }
 
     #[test]
     fn rfc8037_key_parses_and_publishes() {
         let key = HandoffKey::from_jwk(JWK).unwrap();
-        assert_eq!(key.published().x, "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
-        let doc: serde_json::Value = serde_json::from_str(&jwks_document(&[key.published()])).unwrap();
+        assert_eq!(
+            key.published().x,
+            "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&jwks_document(&[key.published()])).unwrap();
         assert_eq!(doc["keys"][0]["kid"], "handoff-1");
-        assert!(doc["keys"][0].get("d").is_none(), "never publish the private part");
+        assert!(
+            doc["keys"][0].get("d").is_none(),
+            "never publish the private part"
+        );
         assert!(!format!("{key:?}").contains("nWGx"));
     }
 
     #[test]
     fn bad_keys_are_refused() {
-        assert_eq!(HandoffKey::from_jwk("nope").unwrap_err(), HandoffKeyError::NotJson);
-        assert_eq!(HandoffKey::from_jwk(&JWK.replace("OKP", "EC")).unwrap_err(), HandoffKeyError::WrongType);
-        assert_eq!(HandoffKey::from_jwk(&JWK.replace("handoff-1", "")).unwrap_err(), HandoffKeyError::NoKid);
-        assert_eq!(HandoffKey::from_jwk(&JWK.replace("11qY", "21qY")).unwrap_err(), HandoffKeyError::Mismatch);
+        assert_eq!(
+            HandoffKey::from_jwk("nope").unwrap_err(),
+            HandoffKeyError::NotJson
+        );
+        assert_eq!(
+            HandoffKey::from_jwk(&JWK.replace("OKP", "EC")).unwrap_err(),
+            HandoffKeyError::WrongType
+        );
+        assert_eq!(
+            HandoffKey::from_jwk(&JWK.replace("handoff-1", "")).unwrap_err(),
+            HandoffKeyError::NoKid
+        );
+        assert_eq!(
+            HandoffKey::from_jwk(&JWK.replace("11qY", "21qY")).unwrap_err(),
+            HandoffKeyError::Mismatch
+        );
         assert!(PublishedKey::from_jwk(JWK).is_ok());
     }
 
@@ -219,9 +266,13 @@ mod tests {
         assert_eq!(token.algorithm(), "EdDSA");
         assert_eq!(token.header().key_id.as_deref(), Some("handoff-1"));
         let pk = ed25519_compact::PublicKey::from_slice(key.keypair.pk.as_slice()).unwrap();
-        Ed25519.validator::<serde_json::Value>(&pk).validate(&token).unwrap();
+        Ed25519
+            .validator::<serde_json::Value>(&pk)
+            .validate(&token)
+            .unwrap();
         let payload = jwt.split('.').nth(1).unwrap();
-        let c: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let c: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         assert_eq!(c["iss"], "https://acme.example.com");
         assert_eq!(c["aud"], "https://portal.acme.com");
         assert_eq!(c["exp"], 1_700_000_120u64);
@@ -230,6 +281,9 @@ mod tests {
         assert!(c.get("portal_state").is_none());
         // A signature by another key does not validate.
         let other = ed25519_compact::KeyPair::from_seed(Seed::new([9; 32]));
-        assert!(Ed25519.validator::<serde_json::Value>(&other.pk).validate(&token).is_err());
+        assert!(Ed25519
+            .validator::<serde_json::Value>(&other.pk)
+            .validate(&token)
+            .is_err());
     }
 }

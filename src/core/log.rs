@@ -29,7 +29,15 @@ mod tests {
 
     #[test]
     fn line_has_required_fields() {
-        let l = RequestLog { tenant: Some("acme".into()), route: "/login", method: "GET".into(), status: 200, outcome: "ok", duration_ms: 3, ..Default::default() };
+        let l = RequestLog {
+            tenant: Some("acme".into()),
+            route: "/login",
+            method: "GET".into(),
+            status: 200,
+            outcome: "ok",
+            duration_ms: 3,
+            ..Default::default()
+        };
         let v: serde_json::Value = serde_json::from_str(&l.line()).unwrap();
         for k in ["tenant", "route", "status", "outcome", "duration_ms"] {
             assert!(v.get(k).is_some(), "{k}");

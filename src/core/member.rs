@@ -52,7 +52,12 @@ impl IdentityClaims {
 
     /// Fills what the ID token lacked from userinfo (whose `sub` the caller has checked).
     pub fn merge_userinfo(mut self, info: &Map<String, Value>) -> Self {
-        let text = |k: &str| info.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        let text = |k: &str| {
+            info.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         if self.email.is_none() {
             // An email from userinfo is only as verified as userinfo says: the ID token's
             // `email_verified` spoke about a different (absent) address.
@@ -101,20 +106,39 @@ mod tests {
     use super::*;
 
     fn claims() -> IdentityClaims {
-        IdentityClaims { sub: "u1".into(), email: Some("a@b.c".into()), email_verified: Some(true), name: Some("Ada".into()), ..Default::default() }
+        IdentityClaims {
+            sub: "u1".into(),
+            email: Some("a@b.c".into()),
+            email_verified: Some(true),
+            name: Some("Ada".into()),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn complete_claims_need_no_userinfo() {
         assert!(!claims().needs_userinfo());
-        assert!(IdentityClaims { name: None, ..claims() }.needs_userinfo());
-        assert!(IdentityClaims { email: None, ..claims() }.needs_userinfo());
+        assert!(IdentityClaims {
+            name: None,
+            ..claims()
+        }
+        .needs_userinfo());
+        assert!(IdentityClaims {
+            email: None,
+            ..claims()
+        }
+        .needs_userinfo());
     }
 
     #[test]
     fn userinfo_fills_gaps_but_never_overrides() {
         let info = serde_json::json!({"sub":"u1","email":"other@b.c","name":"From Userinfo","email_verified":"true","family_name":"L"});
-        let merged = IdentityClaims { name: None, email_verified: None, ..claims() }.merge_userinfo(info.as_object().unwrap());
+        let merged = IdentityClaims {
+            name: None,
+            email_verified: None,
+            ..claims()
+        }
+        .merge_userinfo(info.as_object().unwrap());
         assert_eq!(merged.email.as_deref(), Some("a@b.c"));
         assert_eq!(merged.name.as_deref(), Some("From Userinfo"));
         assert_eq!(merged.email_verified, Some(true));
@@ -124,18 +148,44 @@ mod tests {
     #[test]
     fn email_from_userinfo_takes_its_verification_from_userinfo() {
         let info = serde_json::json!({"sub":"u1","email":"a@b.c"});
-        let merged = IdentityClaims { email: None, email_verified: Some(true), ..claims() }.merge_userinfo(info.as_object().unwrap());
+        let merged = IdentityClaims {
+            email: None,
+            email_verified: Some(true),
+            ..claims()
+        }
+        .merge_userinfo(info.as_object().unwrap());
         assert_eq!(merged.email.as_deref(), Some("a@b.c"));
-        assert_eq!(merged.email_verified, None, "the ID token's true was about no address at all");
+        assert_eq!(
+            merged.email_verified, None,
+            "the ID token's true was about no address at all"
+        );
     }
 
     #[test]
     fn email_rules() {
-        assert_eq!(IdentityClaims { email: None, ..claims() }.into_member(false), Err(MemberError::NoEmail));
-        let unverified = IdentityClaims { email_verified: Some(false), ..claims() };
-        assert_eq!(unverified.clone().into_member(false), Err(MemberError::EmailUnverified));
+        assert_eq!(
+            IdentityClaims {
+                email: None,
+                ..claims()
+            }
+            .into_member(false),
+            Err(MemberError::NoEmail)
+        );
+        let unverified = IdentityClaims {
+            email_verified: Some(false),
+            ..claims()
+        };
+        assert_eq!(
+            unverified.clone().into_member(false),
+            Err(MemberError::EmailUnverified)
+        );
         assert!(unverified.into_member(true).is_ok());
         // Absent email_verified is not an explicit false.
-        assert!(IdentityClaims { email_verified: None, ..claims() }.into_member(false).is_ok());
+        assert!(IdentityClaims {
+            email_verified: None,
+            ..claims()
+        }
+        .into_member(false)
+        .is_ok());
     }
 }

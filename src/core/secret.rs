@@ -136,6 +136,8 @@ mod tests {
     fn token_is_43_chars_base64url() {
         let t = token_from_random(&[0xfb; 32]);
         assert_eq!(t.len(), 43);
-        assert!(t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     }
 }

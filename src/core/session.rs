@@ -20,7 +20,9 @@ pub struct Session {
 /// Seconds the session should live: until the ID token's `exp` or 12 h, whichever is later
 /// (SPEC), and never more than 30 days.
 pub fn session_ttl(now: u64, id_token_exp: u64) -> u64 {
-    id_token_exp.saturating_sub(now).clamp(MIN_SESSION_SECS, MAX_SESSION_SECS)
+    id_token_exp
+        .saturating_sub(now)
+        .clamp(MIN_SESSION_SECS, MAX_SESSION_SECS)
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -79,13 +79,27 @@ impl Tenant {
         }
         TenantRecord {
             config,
-            client_secret: keys.seal(self.client_secret.secret().as_bytes(), &aad(id, "client_secret"), nonce()),
-            webhook_secret: keys.seal(self.webhook_secret.secret().as_bytes(), &aad(id, "webhook_secret"), nonce()),
-            previous_webhook_secret: self
+            client_secret: keys.seal(
+                self.client_secret.secret().as_bytes(),
+                &aad(id, "client_secret"),
+                nonce(),
+            ),
+            webhook_secret: keys.seal(
+                self.webhook_secret.secret().as_bytes(),
+                &aad(id, "webhook_secret"),
+                nonce(),
+            ),
+            previous_webhook_secret: self.previous_webhook_secret.as_ref().map(|(s, _)| {
+                keys.seal(
+                    s.secret().as_bytes(),
+                    &aad(id, "previous_webhook_secret"),
+                    nonce(),
+                )
+            }),
+            previous_webhook_secret_until: self
                 .previous_webhook_secret
                 .as_ref()
-                .map(|(s, _)| keys.seal(s.secret().as_bytes(), &aad(id, "previous_webhook_secret"), nonce())),
-            previous_webhook_secret_until: self.previous_webhook_secret.as_ref().map(|(_, until)| *until),
+                .map(|(_, until)| *until),
         }
     }
 }
@@ -97,9 +111,16 @@ pub struct Opened {
     pub needs_reseal: bool,
 }
 
-pub fn open_record(id: &str, raw: &str, keys: &KeyRing, ctx: &ConfigContext<'_>) -> Result<Opened, RecordError> {
+pub fn open_record(
+    id: &str,
+    raw: &str,
+    keys: &KeyRing,
+    ctx: &ConfigContext<'_>,
+) -> Result<Opened, RecordError> {
     let record: TenantRecord = serde_json::from_str(raw).map_err(|_| RecordError::NotJson)?;
-    let Value::Object(map) = record.config else { return Err(RecordError::NotJson) };
+    let Value::Object(map) = record.config else {
+        return Err(RecordError::NotJson);
+    };
     let mut config = TenantConfig::parse(RawTenantConfig(map), ctx).map_err(RecordError::Config)?;
     let mut needs_reseal = false;
     let mut open = |sealed: &str, field: &str| -> Result<String, RecordError> {
@@ -109,13 +130,25 @@ pub fn open_record(id: &str, raw: &str, keys: &KeyRing, ctx: &ConfigContext<'_>)
     };
     let client_secret = ClientSecret::new(open(&record.client_secret, "client_secret")?);
     let webhook_secret = WebhookSecret::new(open(&record.webhook_secret, "webhook_secret")?);
-    let previous_webhook_secret = match (&record.previous_webhook_secret, record.previous_webhook_secret_until) {
-        (Some(s), Some(until)) => Some((WebhookSecret::new(open(s, "previous_webhook_secret")?), until)),
+    let previous_webhook_secret = match (
+        &record.previous_webhook_secret,
+        record.previous_webhook_secret_until,
+    ) {
+        (Some(s), Some(until)) => Some((
+            WebhookSecret::new(open(s, "previous_webhook_secret")?),
+            until,
+        )),
         _ => None,
     };
     config.client_secret = Some(client_secret.clone());
     Ok(Opened {
-        tenant: Tenant { id: id.to_string(), config, client_secret, webhook_secret, previous_webhook_secret },
+        tenant: Tenant {
+            id: id.to_string(),
+            config,
+            client_secret,
+            webhook_secret,
+            previous_webhook_secret,
+        },
         needs_reseal,
     })
 }
@@ -126,7 +159,10 @@ mod tests {
 
     const K1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     const K2: &str = "HxwdHhscGRoXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=";
-    const CTX: ConfigContext<'static> = ConfigContext { local_dev: false, base_domain: "example.com" };
+    const CTX: ConfigContext<'static> = ConfigContext {
+        local_dev: false,
+        base_domain: "example.com",
+    };
 
     fn tenant() -> Tenant {
         let body = br#"{"okta_domain":"acme.okta.com","client_id":"0oa1","client_secret":"cs-VALUE","portal_url":"https://portal.acme.com"}"#;
@@ -168,7 +204,10 @@ mod tests {
     fn record_of_another_tenant_does_not_open() {
         let keys = KeyRing::new(K1, None).unwrap();
         let raw = serde_json::to_string(&tenant().seal(&keys, &mut counter())).unwrap();
-        assert!(matches!(open_record("evil", &raw, &keys, &CTX), Err(RecordError::Crypto(_))));
+        assert!(matches!(
+            open_record("evil", &raw, &keys, &CTX),
+            Err(RecordError::Crypto(_))
+        ));
     }
 
     #[test]
@@ -176,7 +215,11 @@ mod tests {
         let old = KeyRing::new(K2, None).unwrap();
         let raw = serde_json::to_string(&tenant().seal(&old, &mut counter())).unwrap();
         let rotated = KeyRing::new(K1, Some(K2)).unwrap();
-        assert!(open_record("acme", &raw, &rotated, &CTX).unwrap().needs_reseal);
+        assert!(
+            open_record("acme", &raw, &rotated, &CTX)
+                .unwrap()
+                .needs_reseal
+        );
     }
 
     #[test]

@@ -36,16 +36,27 @@ pub fn token_request(t: &TokenRequest<'_>) -> OutboundRequest {
         .append_pair("redirect_uri", t.redirect_uri)
         .append_pair("code_verifier", t.verifier.secret());
     let mut headers = vec![
-        ("content-type".to_string(), "application/x-www-form-urlencoded".to_string()),
+        (
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        ),
         ("accept".to_string(), "application/json".to_string()),
     ];
     match t.auth {
         ClientAuthMethod::ClientSecretBasic => {
-            let pair = format!("{}:{}", form_encode(t.client_id), form_encode(t.client_secret.secret()));
-            headers.push(("authorization".to_string(), format!("Basic {}", STANDARD.encode(pair))));
+            let pair = format!(
+                "{}:{}",
+                form_encode(t.client_id),
+                form_encode(t.client_secret.secret())
+            );
+            headers.push((
+                "authorization".to_string(),
+                format!("Basic {}", STANDARD.encode(pair)),
+            ));
         }
         ClientAuthMethod::ClientSecretPost => {
-            form.append_pair("client_id", t.client_id).append_pair("client_secret", t.client_secret.secret());
+            form.append_pair("client_id", t.client_id)
+                .append_pair("client_secret", t.client_secret.secret());
         }
     }
     OutboundRequest {
@@ -67,7 +78,10 @@ pub struct TokenResponse {
 pub enum TokenError {
     /// An OAuth error response (RFC 6749 §5.2): the member's request was refused.
     #[error("token endpoint refused the code: {error}")]
-    OAuth { error: String, description: Option<String> },
+    OAuth {
+        error: String,
+        description: Option<String>,
+    },
     #[error("token endpoint answered HTTP {0}")]
     Status(u16),
     #[error("token endpoint redirected (HTTP {0}); redirects are never followed")]
@@ -107,10 +121,15 @@ fn json_object(body: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>
 }
 
 fn text(m: &serde_json::Map<String, serde_json::Value>, k: &str) -> Option<String> {
-    m.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string)
+    m.get(k)
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
-pub fn parse_token_response(result: Result<&InboundResponse, FetchFailure>) -> Result<TokenResponse, TokenError> {
+pub fn parse_token_response(
+    result: Result<&InboundResponse, FetchFailure>,
+) -> Result<TokenResponse, TokenError> {
     let resp = match result {
         Ok(r) => r,
         Err(FetchFailure::Timeout) => return Err(TokenError::Timeout),
@@ -131,12 +150,18 @@ pub fn parse_token_response(result: Result<&InboundResponse, FetchFailure>) -> R
     }
     let body = body.ok_or(TokenError::NotJson)?;
     let id_token = text(&body, "id_token").ok_or(TokenError::NoIdToken)?;
-    Ok(TokenResponse { id_token: RawIdToken::new(id_token), access_token: text(&body, "access_token").map(AccessToken::new) })
+    Ok(TokenResponse {
+        id_token: RawIdToken::new(id_token),
+        access_token: text(&body, "access_token").map(AccessToken::new),
+    })
 }
 
 pub fn userinfo_request(endpoint: &str, token: &AccessToken) -> OutboundRequest {
-    OutboundRequest { timeout_ms: IDP_TIMEOUT_MS, ..OutboundRequest::get(endpoint) }
-        .header("authorization", format!("Bearer {}", token.secret()))
+    OutboundRequest {
+        timeout_ms: IDP_TIMEOUT_MS,
+        ..OutboundRequest::get(endpoint)
+    }
+    .header("authorization", format!("Bearer {}", token.secret()))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,7 +207,11 @@ pub fn parse_userinfo(
 mod tests {
     use super::*;
 
-    fn req(auth: ClientAuthMethod, secret: &ClientSecret, verifier: &PkceVerifier) -> OutboundRequest {
+    fn req(
+        auth: ClientAuthMethod,
+        secret: &ClientSecret,
+        verifier: &PkceVerifier,
+    ) -> OutboundRequest {
         token_request(&TokenRequest {
             token_endpoint: "https://acme.okta.com/oauth2/v1/token",
             auth,
@@ -195,7 +224,9 @@ mod tests {
     }
 
     fn form(r: &OutboundRequest) -> Vec<(String, String)> {
-        form_urlencoded::parse(r.body.as_deref().unwrap()).into_owned().collect()
+        form_urlencoded::parse(r.body.as_deref().unwrap())
+            .into_owned()
+            .collect()
     }
 
     #[test]
@@ -203,13 +234,27 @@ mod tests {
         let secret = ClientSecret::new("p@ss:w+rd %");
         let verifier = PkceVerifier::new("v");
         let r = req(ClientAuthMethod::ClientSecretBasic, &secret, &verifier);
-        let auth = r.headers.iter().find(|(k, _)| k == "authorization").unwrap().1.clone();
-        let decoded = String::from_utf8(STANDARD.decode(auth.strip_prefix("Basic ").unwrap()).unwrap()).unwrap();
+        let auth = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .unwrap()
+            .1
+            .clone();
+        let decoded = String::from_utf8(
+            STANDARD
+                .decode(auth.strip_prefix("Basic ").unwrap())
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(decoded, "client%3Aid:p%40ss%3Aw%2Brd+%25");
         let f = form(&r);
         assert!(f.contains(&("grant_type".into(), "authorization_code".into())));
         assert!(f.contains(&("code_verifier".into(), "v".into())));
-        assert!(f.contains(&("redirect_uri".into(), "https://acme.example.com/authorization-code/callback".into())));
+        assert!(f.contains(&(
+            "redirect_uri".into(),
+            "https://acme.example.com/authorization-code/callback".into()
+        )));
         assert!(!f.iter().any(|(k, _)| k == "client_secret"));
     }
 
@@ -225,30 +270,57 @@ mod tests {
     }
 
     fn resp(status: u16, body: &str) -> InboundResponse {
-        InboundResponse { status, headers: vec![], body: body.as_bytes().to_vec() }
+        InboundResponse {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     #[test]
     fn token_responses_are_classified() {
-        let ok = parse_token_response(Ok(&resp(200, r#"{"id_token":"a.b.c","access_token":"at"}"#))).unwrap();
+        let ok = parse_token_response(Ok(&resp(
+            200,
+            r#"{"id_token":"a.b.c","access_token":"at"}"#,
+        )))
+        .unwrap();
         assert_eq!(ok.id_token.secret(), "a.b.c");
         let e = |s, b: &str| parse_token_response(Ok(&resp(s, b))).unwrap_err();
-        assert!(matches!(e(400, r#"{"error":"invalid_grant"}"#), TokenError::OAuth { error, .. } if error == "invalid_grant"));
-        assert_eq!(e(500, r#"{"error":"server_error"}"#), TokenError::Status(500));
+        assert!(
+            matches!(e(400, r#"{"error":"invalid_grant"}"#), TokenError::OAuth { error, .. } if error == "invalid_grant")
+        );
+        assert_eq!(
+            e(500, r#"{"error":"server_error"}"#),
+            TokenError::Status(500)
+        );
         assert_eq!(e(400, "nope"), TokenError::Status(400));
         assert_eq!(e(302, ""), TokenError::Redirect(302));
         assert_eq!(e(200, "<html>"), TokenError::NotJson);
         assert_eq!(e(200, r#"{"access_token":"x"}"#), TokenError::NoIdToken);
-        assert_eq!(parse_token_response(Err(FetchFailure::Timeout)).unwrap_err(), TokenError::Timeout);
+        assert_eq!(
+            parse_token_response(Err(FetchFailure::Timeout)).unwrap_err(),
+            TokenError::Timeout
+        );
     }
 
     #[test]
     fn userinfo_requires_same_sub() {
         let r = userinfo_request("https://a.example/userinfo", &AccessToken::new("tok"));
-        assert!(r.headers.contains(&("authorization".into(), "Bearer tok".into())));
+        assert!(r
+            .headers
+            .contains(&("authorization".into(), "Bearer tok".into())));
         assert!(parse_userinfo(Ok(&resp(200, r#"{"sub":"u1","email":"a@b.c"}"#)), "u1").is_ok());
-        assert_eq!(parse_userinfo(Ok(&resp(200, r#"{"sub":"u2"}"#)), "u1").unwrap_err(), UserinfoError::SubMismatch);
-        assert_eq!(parse_userinfo(Ok(&resp(200, r#"{"email":"x"}"#)), "u1").unwrap_err(), UserinfoError::SubMismatch);
-        assert_eq!(parse_userinfo(Ok(&resp(401, "")), "u1").unwrap_err(), UserinfoError::Status(401));
+        assert_eq!(
+            parse_userinfo(Ok(&resp(200, r#"{"sub":"u2"}"#)), "u1").unwrap_err(),
+            UserinfoError::SubMismatch
+        );
+        assert_eq!(
+            parse_userinfo(Ok(&resp(200, r#"{"email":"x"}"#)), "u1").unwrap_err(),
+            UserinfoError::SubMismatch
+        );
+        assert_eq!(
+            parse_userinfo(Ok(&resp(401, "")), "u1").unwrap_err(),
+            UserinfoError::Status(401)
+        );
     }
 }

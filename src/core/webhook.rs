@@ -150,7 +150,7 @@ pub fn event_body(event: &ProvisionEvent, occurred_at: u64) -> String {
     };
     // Structs of strings, bools and options have no failing case in serde_json (errors
     // come only from non-string map keys or custom impls), whatever their content.
-    serde_json::to_string(&envelope).expect("strings and bools always serialize")
+    serde_json::to_string(&envelope).unwrap_or_default()
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for epoch seconds (UTC, proleptic Gregorian).

@@ -23,14 +23,23 @@ fn json_error(status: u16, code: &'static str, message: &str) -> AppError {
 }
 
 fn field_errors(status: u16, code: &'static str, errors: &ConfigErrors) -> AppError {
-    AppError::Json { status, body: serde_json::to_value(errors).unwrap_or_default(), code }
+    AppError::Json {
+        status,
+        body: serde_json::to_value(errors).unwrap_or_default(),
+        code,
+    }
 }
 
 fn authorized(req: &Request, ctx: &Ctx<'_>) -> Result<(), AppError> {
     let expected = settings::admin_token(ctx.env).map_err(|e| {
         AppError::json(503, "misconfigured", "the worker is not configured").with_detail_json(e.0)
     })?;
-    let header = req.headers().get("authorization").ok().flatten().unwrap_or_default();
+    let header = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let given = match header.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
         _ => "",
@@ -40,25 +49,45 @@ fn authorized(req: &Request, ctx: &Ctx<'_>) -> Result<(), AppError> {
     if !given.is_empty() && constant_time_eq(&digest(given), &digest(&expected)) {
         Ok(())
     } else {
-        Err(AppError::Bare { status: 401, code: "unauthorized" })
+        Err(AppError::Bare {
+            status: 401,
+            code: "unauthorized",
+        })
     }
 }
 
 fn kv_down() -> AppError {
-    json_error(503, "kv_unavailable", "storage is unavailable; nothing was changed")
+    json_error(
+        503,
+        "kv_unavailable",
+        "storage is unavailable; nothing was changed",
+    )
 }
 
 fn kv(ctx: &Ctx<'_>) -> Result<KvStore, AppError> {
-    ctx.env.kv("KV").map_err(|_| json_error(503, "misconfigured", "the KV binding is missing"))
+    ctx.env
+        .kv("KV")
+        .map_err(|_| json_error(503, "misconfigured", "the KV binding is missing"))
 }
 
 fn keyring(ctx: &Ctx<'_>) -> Result<std::rc::Rc<KeyRing>, AppError> {
-    settings::keyring(ctx.env).map_err(|e| AppError::json(503, "misconfigured", "the worker is not configured").with_detail_json(e.0))
+    settings::keyring(ctx.env).map_err(|e| {
+        AppError::json(503, "misconfigured", "the worker is not configured").with_detail_json(e.0)
+    })
 }
 
-pub async fn handle(mut req: Request, ctx: &Ctx<'_>, path: &str, log: &mut RequestLog) -> Result<Response, AppError> {
+pub async fn handle(
+    mut req: Request,
+    ctx: &Ctx<'_>,
+    path: &str,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
     authorized(&req, ctx)?;
-    let segments: Vec<&str> = path.trim_start_matches("/admin").trim_matches('/').split('/').collect();
+    let segments: Vec<&str> = path
+        .trim_start_matches("/admin")
+        .trim_matches('/')
+        .split('/')
+        .collect();
     let method = req.method();
     match segments.as_slice() {
         ["tenants"] => match method {
@@ -66,16 +95,28 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, path: &str, log: &mut Reque
             _ => Err(json_error(405, "method_not_allowed", "use GET")),
         },
         ["tenants", id, rest @ ..] => {
-            let id = TenantId::parse(id).map_err(|_| json_error(400, "invalid_tenant_id", "tenant ids are [a-z0-9][a-z0-9-]{0,62}"))?;
+            let id = TenantId::parse(id).map_err(|_| {
+                json_error(
+                    400,
+                    "invalid_tenant_id",
+                    "tenant ids are [a-z0-9][a-z0-9-]{0,62}",
+                )
+            })?;
             log.tenant = Some(id.to_string());
             match (rest, method) {
                 ([], Method::Get) => get(ctx, &id).await,
                 ([], Method::Put) => put(&mut req, ctx, &id, log).await,
                 ([], Method::Delete) => delete(ctx, &id).await,
-                ([], _) => Err(json_error(405, "method_not_allowed", "use GET, PUT or DELETE")),
+                ([], _) => Err(json_error(
+                    405,
+                    "method_not_allowed",
+                    "use GET, PUT or DELETE",
+                )),
                 (["webhook-secret"], Method::Post) => rotate_webhook_secret(ctx, &id).await,
                 (["check"], Method::Post) => check::check(ctx, &id).await,
-                (["webhook-secret"] | ["check"], _) => Err(json_error(405, "method_not_allowed", "use POST")),
+                (["webhook-secret"] | ["check"], _) => {
+                    Err(json_error(405, "method_not_allowed", "use POST"))
+                }
                 _ => Err(json_error(404, "not_found", "no such admin route")),
             }
         }
@@ -83,7 +124,12 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, path: &str, log: &mut Reque
     }
 }
 
-pub async fn existing(ctx: &Ctx<'_>, kv: &KvStore, keys: &KeyRing, id: &TenantId) -> Result<Option<Tenant>, AppError> {
+pub async fn existing(
+    ctx: &Ctx<'_>,
+    kv: &KvStore,
+    keys: &KeyRing,
+    id: &TenantId,
+) -> Result<Option<Tenant>, AppError> {
     match tenants::load_fresh(kv, keys, &ctx.config_context(), id.as_str()).await {
         Ok(t) => Ok(t),
         Err(tenants::LoadError::Kv) => Err(kv_down()),
@@ -92,8 +138,12 @@ pub async fn existing(ctx: &Ctx<'_>, kv: &KvStore, keys: &KeyRing, id: &TenantId
 }
 
 fn unreadable(e: tenants::LoadError) -> AppError {
-    AppError::json(409, "stored_tenant_unreadable", "the stored tenant cannot be read; PUT it again with its client_secret, or DELETE it")
-        .with_detail_json(e.to_string())
+    AppError::json(
+        409,
+        "stored_tenant_unreadable",
+        "the stored tenant cannot be read; PUT it again with its client_secret, or DELETE it",
+    )
+    .with_detail_json(e.to_string())
 }
 
 async fn list(ctx: &Ctx<'_>) -> Result<Response, AppError> {
@@ -106,14 +156,20 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, AppError> {
         if let Some(c) = cursor.take() {
             req = req.cursor(c);
         }
-        let page = req.execute().await.map_err(|_| json_error(503, "kv_unavailable", "KV list failed"))?;
+        let page = req
+            .execute()
+            .await
+            .map_err(|_| json_error(503, "kv_unavailable", "KV list failed"))?;
         for key in &page.keys {
             let id = key.name.trim_start_matches("tenant:");
             match tenants::load_fresh(&kv, &keys, &ctx.config_context(), id).await {
                 Ok(Some(t)) => out.push(t.public_json()),
                 Ok(None) => {}
-                Err(tenants::LoadError::Kv) => out.push(serde_json::json!({ "id": id, "error": "storage unavailable" })),
-                Err(_) => out.push(serde_json::json!({ "id": id, "error": "stored tenant cannot be read" })),
+                Err(tenants::LoadError::Kv) => {
+                    out.push(serde_json::json!({ "id": id, "error": "storage unavailable" }))
+                }
+                Err(_) => out
+                    .push(serde_json::json!({ "id": id, "error": "stored tenant cannot be read" })),
             }
         }
         match page.cursor {
@@ -134,17 +190,30 @@ async fn get(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
 }
 
 async fn read_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
-    let declared = super::body::declared_length(&req.headers());
-    super::body::read_capped(req.stream(), declared, MAX_BODY_BYTES).await.map_err(|e| match e {
-        super::body::BodyError::TooLarge => json_error(413, "body_too_large", "the body is over 64 KiB"),
-        super::body::BodyError::Unreadable => json_error(400, "unreadable_body", "the body could not be read"),
-    })
+    let declared = super::body::declared_length(req.headers());
+    super::body::read_capped(req.stream(), declared, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            super::body::BodyError::TooLarge => {
+                json_error(413, "body_too_large", "the body is over 64 KiB")
+            }
+            super::body::BodyError::Unreadable => {
+                json_error(400, "unreadable_body", "the body could not be read")
+            }
+        })
 }
 
-async fn put(req: &mut Request, ctx: &Ctx<'_>, id: &TenantId, log: &mut RequestLog) -> Result<Response, AppError> {
+async fn put(
+    req: &mut Request,
+    ctx: &Ctx<'_>,
+    id: &TenantId,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
     let body = read_body(req).await?;
-    let raw = RawTenantConfig::from_json(&body).map_err(|e| field_errors(422, "invalid_config", &e))?;
-    let mut config = TenantConfig::parse(raw, &ctx.config_context()).map_err(|e| field_errors(422, "invalid_config", &e))?;
+    let raw =
+        RawTenantConfig::from_json(&body).map_err(|e| field_errors(422, "invalid_config", &e))?;
+    let mut config = TenantConfig::parse(raw, &ctx.config_context())
+        .map_err(|e| field_errors(422, "invalid_config", &e))?;
     let kv = kv(ctx)?;
     let keys = keyring(ctx)?;
     // A record that no longer opens (e.g. a lost CONFIG_KEY) can be replaced by a full PUT.
@@ -157,7 +226,13 @@ async fn put(req: &mut Request, ctx: &Ctx<'_>, id: &TenantId, log: &mut RequestL
     let client_secret = match (config.client_secret.clone(), &previous) {
         (Some(s), _) => s,
         (None, Some(p)) => p.client_secret.clone(),
-        (None, None) => return Err(field_errors(422, "invalid_config", &ConfigErrors::one("client_secret", "is required when creating a tenant"))),
+        (None, None) => {
+            return Err(field_errors(
+                422,
+                "invalid_config",
+                &ConfigErrors::one("client_secret", "is required when creating a tenant"),
+            ))
+        }
     };
     config.client_secret = Some(client_secret.clone());
     check_domains(&kv, id, &config.custom_domains).await?;
@@ -166,13 +241,29 @@ async fn put(req: &mut Request, ctx: &Ctx<'_>, id: &TenantId, log: &mut RequestL
         Some(p) => (p.webhook_secret.clone(), p.previous_webhook_secret.clone()),
         None => (webhook_secret_from_random(&rand::bytes()), None),
     };
-    let old_domains = tenants::stored_domains(&kv, id.as_str()).await.map_err(|_| kv_down())?;
-    let tenant = Tenant { id: id.to_string(), config, client_secret, webhook_secret, previous_webhook_secret };
+    let old_domains = tenants::stored_domains(&kv, id.as_str())
+        .await
+        .map_err(|_| kv_down())?;
+    let tenant = Tenant {
+        id: id.to_string(),
+        config,
+        client_secret,
+        webhook_secret,
+        previous_webhook_secret,
+    };
     // Mappings first, record last: a failure leaves the old record serving, and the mappings
     // this request created are taken back.
     let mut created_mappings = Vec::new();
-    for d in tenant.config.custom_domains.iter().filter(|d| !old_domains.contains(d)) {
-        if put_text(&kv, &tenants::domain_key(d), id.as_str()).await.is_err() {
+    for d in tenant
+        .config
+        .custom_domains
+        .iter()
+        .filter(|d| !old_domains.contains(d))
+    {
+        if put_text(&kv, &tenants::domain_key(d), id.as_str())
+            .await
+            .is_err()
+        {
             release_domains(ctx, &kv, id, &created_mappings).await;
             return Err(kv_down());
         }
@@ -185,11 +276,15 @@ async fn put(req: &mut Request, ctx: &Ctx<'_>, id: &TenantId, log: &mut RequestL
     for d in &tenant.config.custom_domains {
         tenants::remember_domain(d, Some(id.to_string()), ctx.now_ms);
     }
-    let dropped: Vec<String> = old_domains.into_iter().filter(|d| !tenant.config.custom_domains.contains(d)).collect();
+    let dropped: Vec<String> = old_domains
+        .into_iter()
+        .filter(|d| !tenant.config.custom_domains.contains(d))
+        .collect();
     release_domains(ctx, &kv, id, &dropped).await;
     let mut body = tenant.public_json();
     if created {
-        body["webhook_secret"] = serde_json::Value::String(tenant.webhook_secret.secret().to_string());
+        body["webhook_secret"] =
+            serde_json::Value::String(tenant.webhook_secret.secret().to_string());
         log.outcome = "created";
     } else {
         log.outcome = "replaced";
@@ -211,12 +306,24 @@ async fn release_domains(ctx: &Ctx<'_>, kv: &KvStore, id: &TenantId, domains: &[
 async fn check_domains(kv: &KvStore, id: &TenantId, domains: &[String]) -> Result<(), AppError> {
     let mut conflicts = Vec::new();
     for (i, d) in domains.iter().enumerate() {
-        let owner = kv.get(&tenants::domain_key(d)).text().await.map_err(|_| kv_down())?;
-        let Some(owner) = owner.filter(|o| o != id.as_str()) else { continue };
+        let owner = kv
+            .get(&tenants::domain_key(d))
+            .text()
+            .await
+            .map_err(|_| kv_down())?;
+        let Some(owner) = owner.filter(|o| o != id.as_str()) else {
+            continue;
+        };
         // A mapping whose owner no longer lists the domain is stale, not a conflict.
-        let owner_lists_it = tenants::stored_domains(kv, &owner).await.map_err(|_| kv_down())?.contains(d);
+        let owner_lists_it = tenants::stored_domains(kv, &owner)
+            .await
+            .map_err(|_| kv_down())?
+            .contains(d);
         if owner_lists_it {
-            conflicts.push(FieldError { field: format!("custom_domains[{i}]"), message: format!("{d} is already used by another tenant") });
+            conflicts.push(FieldError {
+                field: format!("custom_domains[{i}]"),
+                message: format!("{d} is already used by another tenant"),
+            });
         }
     }
     if conflicts.is_empty() {
@@ -227,24 +334,42 @@ async fn check_domains(kv: &KvStore, id: &TenantId, domains: &[String]) -> Resul
 }
 
 async fn put_text(kv: &KvStore, key: &str, value: &str) -> Result<(), AppError> {
-    let put = kv.put(key, value).map_err(|_| json_error(503, "kv_unavailable", "KV write failed"))?;
-    put.execute().await.map_err(|_| json_error(503, "kv_unavailable", "KV write failed"))
+    let put = kv
+        .put(key, value)
+        .map_err(|_| json_error(503, "kv_unavailable", "KV write failed"))?;
+    put.execute()
+        .await
+        .map_err(|_| json_error(503, "kv_unavailable", "KV write failed"))
 }
 
-async fn save(ctx: &Ctx<'_>, kv: &KvStore, keys: &KeyRing, tenant: &Tenant) -> Result<(), AppError> {
+async fn save(
+    ctx: &Ctx<'_>,
+    kv: &KvStore,
+    keys: &KeyRing,
+    tenant: &Tenant,
+) -> Result<(), AppError> {
     let record = tenant.seal(keys, &mut || rand::bytes());
-    let raw = serde_json::to_string(&record).map_err(|_| json_error(500, "serialize", "could not store the tenant"))?;
+    let raw = serde_json::to_string(&record)
+        .map_err(|_| json_error(500, "serialize", "could not store the tenant"))?;
     put_text(kv, &tenants::tenant_key(&tenant.id), &raw).await?;
-    tenants::remember(&tenant.id, Some(std::rc::Rc::new(tenant.clone())), ctx.now_ms);
+    tenants::remember(
+        &tenant.id,
+        Some(std::rc::Rc::new(tenant.clone())),
+        ctx.now_ms,
+    );
     Ok(())
 }
 
 async fn delete(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
     let kv = kv(ctx)?;
     // Domain mappings are found from the stored config even when its secrets no longer open.
-    let domains = tenants::stored_domains(&kv, id.as_str()).await.map_err(|_| kv_down())?;
+    let domains = tenants::stored_domains(&kv, id.as_str())
+        .await
+        .map_err(|_| kv_down())?;
     release_domains(ctx, &kv, id, &domains).await;
-    kv.delete(&tenants::tenant_key(id.as_str())).await.map_err(|_| json_error(503, "kv_unavailable", "KV delete failed"))?;
+    kv.delete(&tenants::tenant_key(id.as_str()))
+        .await
+        .map_err(|_| json_error(503, "kv_unavailable", "KV delete failed"))?;
     tenants::remember(id.as_str(), None, ctx.now_ms);
     Ok(respond::bare(204))
 }
@@ -259,5 +384,8 @@ async fn rotate_webhook_secret(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response,
     let old = std::mem::replace(&mut tenant.webhook_secret, fresh);
     tenant.previous_webhook_secret = Some((old, ctx.now() + WEBHOOK_SECRET_OVERLAP_SECS));
     save(ctx, &kv, &keys, &tenant).await?;
-    Ok(respond::json(200, &serde_json::json!({ "webhook_secret": tenant.webhook_secret.secret() })))
+    Ok(respond::json(
+        200,
+        &serde_json::json!({ "webhook_secret": tenant.webhook_secret.secret() }),
+    ))
 }

@@ -10,11 +10,17 @@ pub enum BodyError {
 }
 
 /// Reads at most `cap` bytes; stops (and says so) as soon as the stream goes past it.
-pub async fn read_capped(stream: worker::Result<ByteStream>, declared: Option<usize>, cap: usize) -> Result<Vec<u8>, BodyError> {
+pub async fn read_capped(
+    stream: worker::Result<ByteStream>,
+    declared: Option<usize>,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError> {
     if declared.is_some_and(|n| n > cap) {
         return Err(BodyError::TooLarge);
     }
-    let Ok(mut stream) = stream else { return Ok(Vec::new()) };
+    let Ok(mut stream) = stream else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
@@ -28,5 +34,9 @@ pub async fn read_capped(stream: worker::Result<ByteStream>, declared: Option<us
 
 /// The declared `Content-Length`, if any.
 pub fn declared_length(headers: &worker::Headers) -> Option<usize> {
-    headers.get("content-length").ok().flatten().and_then(|v| v.trim().parse().ok())
+    headers
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok())
 }

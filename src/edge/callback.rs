@@ -19,11 +19,13 @@ use super::{finish, Ctx};
 /// Reads the callback's parameters: the query for GET, the form body for POST.
 async fn read_params(req: &mut Request, ctx: &Ctx<'_>) -> Result<(String, bool), AppError> {
     if req.method() == Method::Post {
-        let declared = declared_length(&req.headers());
-        let body = read_capped(req.stream(), declared, MAX_CALLBACK_BYTES).await.map_err(|e| match e {
-            BodyError::TooLarge => AppError::page(Problem::TooLarge, "body_too_large"),
-            BodyError::Unreadable => AppError::page(Problem::BadRequest, "unreadable_body"),
-        })?;
+        let declared = declared_length(req.headers());
+        let body = read_capped(req.stream(), declared, MAX_CALLBACK_BYTES)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge => AppError::page(Problem::TooLarge, "body_too_large"),
+                BodyError::Unreadable => AppError::page(Problem::BadRequest, "unreadable_body"),
+            })?;
         Ok((String::from_utf8_lossy(&body).into_owned(), true))
     } else {
         let query = ctx.url.query().unwrap_or_default();
@@ -42,14 +44,23 @@ fn expired(on_apex: bool) -> AppError {
     }
 }
 
-pub async fn handle(mut req: Request, ctx: &Ctx<'_>, tenant: Option<Rc<Tenant>>, log: &mut RequestLog) -> Result<Response, AppError> {
+pub async fn handle(
+    mut req: Request,
+    ctx: &Ctx<'_>,
+    tenant: Option<Rc<Tenant>>,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
     let (raw, is_post) = read_params(&mut req, ctx).await?;
     let params = parse_callback(&raw);
     let kv = ctx.kv()?;
     let on_apex = tenant.is_none();
 
     // 1. `state` names a pending login.
-    let state = params.state.clone().filter(|s| s.len() <= 128).ok_or_else(|| expired(on_apex))?;
+    let state = params
+        .state
+        .clone()
+        .filter(|s| s.len() <= 128)
+        .ok_or_else(|| expired(on_apex))?;
     let key = format!("pending:{state}");
     let pending: PendingLogin = match kv.get(&key).json::<PendingLogin>().await {
         // The KV TTL is the main bound; `created_at` guards against a TTL that lingers.
@@ -78,9 +89,15 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, tenant: Option<Rc<Tenant>>,
 
     // 2–4. Browser binding, IdP error, RFC 9207 `iss`.
     let cookie_header = req.headers().get("cookie").ok().flatten();
-    let browser = cookies::read(cookie_header.as_deref(), cookies::BROWSER, ctx.settings.local_dev);
+    let browser = cookies::read(
+        cookie_header.as_deref(),
+        cookies::BROWSER,
+        ctx.settings.local_dev,
+    );
     let issuer = tenant.config.issuer(ctx.settings.local_dev);
-    let code = check_callback(&params, &pending, browser, &issuer).map_err(refusal)?.to_string();
+    let code = check_callback(&params, &pending, browser, &issuer)
+        .map_err(refusal)?
+        .to_string();
     finish::finish(ctx, &kv, &tenant, pending, &issuer, &code, log).await
 }
 
@@ -88,7 +105,9 @@ fn refusal(err: CallbackError) -> AppError {
     let code = err.code();
     let problem = match err {
         CallbackError::BrowserMismatch => Problem::CsrfMismatch,
-        CallbackError::Idp { error, description } if error == "access_denied" => Problem::AccessDenied { description },
+        CallbackError::Idp { error, description } if error == "access_denied" => {
+            Problem::AccessDenied { description }
+        }
         CallbackError::Idp { error, description } => Problem::IdpError { error, description },
         CallbackError::IssuerMismatch => Problem::IssuerMismatch,
         CallbackError::MissingCode => Problem::BadRequest,

@@ -11,12 +11,19 @@ use super::{admin, idp, settings, Ctx};
 
 pub async fn check(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
     let kv = ctx.kv()?;
-    let keys = settings::keyring(ctx.env).map_err(|e| AppError::json(503, "misconfigured", "the worker is not configured").with_detail_json(e.0))?;
+    let keys = settings::keyring(ctx.env).map_err(|e| {
+        AppError::json(503, "misconfigured", "the worker is not configured").with_detail_json(e.0)
+    })?;
     let Some(tenant) = admin::existing(ctx, &kv, &keys, id).await? else {
         return Err(AppError::json(404, "not_found", "no such tenant"));
     };
     let issuer = tenant.config.issuer(ctx.settings.local_dev);
-    let problem = |text: String| respond::json(200, &serde_json::json!({ "ok": false, "issuer": issuer, "problem": text }));
+    let problem = |text: String| {
+        respond::json(
+            200,
+            &serde_json::json!({ "ok": false, "issuer": issuer, "problem": text }),
+        )
+    };
     let meta = match idp::fetch_metadata(&issuer).await {
         Ok((meta, _)) => meta,
         Err(e) => return Ok(problem(e.to_string())),
@@ -28,7 +35,11 @@ pub async fn check(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
     if !jwks.has_key_for(JwsAlg::Rs256) {
         return Ok(problem("the JWKS has no RS256 signing key".into()));
     }
-    let keys: Vec<_> = jwks.keys.iter().map(|k| serde_json::json!({ "kid": k.kid, "alg": k.alg, "kty": k.kty })).collect();
+    let keys: Vec<_> = jwks
+        .keys
+        .iter()
+        .map(|k| serde_json::json!({ "kid": k.kid, "alg": k.alg, "kty": k.kty }))
+        .collect();
     Ok(respond::json(
         200,
         &serde_json::json!({

@@ -15,7 +15,8 @@ use crate::core::pages::{handoff_page, Problem};
 use crate::core::session::{id_token_aad, session_ttl, Session};
 use crate::core::tenant_record::Tenant;
 use crate::core::token::{
-    parse_token_response, parse_userinfo, token_request, userinfo_request, TokenError, TokenRequest, TokenResponse, UserinfoError,
+    parse_token_response, parse_userinfo, token_request, userinfo_request, TokenError,
+    TokenRequest, TokenResponse, UserinfoError,
 };
 
 use super::respond::{self, AppError};
@@ -31,15 +32,23 @@ pub async fn finish(
     code: &str,
     log: &mut RequestLog,
 ) -> Result<Response, AppError> {
-    let meta = idp::metadata(kv, issuer, ctx.now())
-        .await
-        .map_err(|e| AppError::page(Problem::IdpUnavailable, e.code()).with_detail(e.to_string()).start_again("/login"))?;
+    let meta = idp::metadata(kv, issuer, ctx.now()).await.map_err(|e| {
+        AppError::page(Problem::IdpUnavailable, e.code())
+            .with_detail(e.to_string())
+            .start_again("/login")
+    })?;
     // 5. Code exchange.
     let tokens = exchange(tenant, &meta, &pending, code).await?;
     // 6. ID token verification (OIDC Core 3.1.3.7), the signature through WebCrypto.
     let verified = verify(ctx, kv, tenant, issuer, &meta, &pending, &tokens).await?;
     // 7. Member identity, with the userinfo fallback.
-    let member = identify(&meta, &tokens, &verified, tenant.config.allow_unverified_email).await?;
+    let member = identify(
+        &meta,
+        &tokens,
+        &verified,
+        tenant.config.allow_unverified_email,
+    )
+    .await?;
     // 8. Provisioning.
     let provisioned = if tenant.config.provision_new_users {
         provision::provision(ctx.env, tenant, issuer, &member).await?
@@ -52,7 +61,12 @@ pub async fn finish(
     handoff(ctx, tenant, &member, &pending, provisioned, session_cookie)
 }
 
-async fn exchange(tenant: &Tenant, meta: &ProviderMetadata, pending: &PendingLogin, code: &str) -> Result<TokenResponse, AppError> {
+async fn exchange(
+    tenant: &Tenant,
+    meta: &ProviderMetadata,
+    pending: &PendingLogin,
+    code: &str,
+) -> Result<TokenResponse, AppError> {
     let req = token_request(&TokenRequest {
         token_endpoint: &meta.token_endpoint,
         auth: tenant.config.token_endpoint_auth_method,
@@ -69,7 +83,9 @@ async fn exchange(tenant: &Tenant, meta: &ProviderMetadata, pending: &PendingLog
             TokenError::Timeout => Problem::IdpTimeout,
             _ => Problem::IdpUnavailable,
         };
-        AppError::page(problem, e.code()).with_detail(e.to_string()).start_again("/login")
+        AppError::page(problem, e.code())
+            .with_detail(e.to_string())
+            .start_again("/login")
     })
 }
 
@@ -82,25 +98,48 @@ async fn verify(
     pending: &PendingLogin,
     tokens: &TokenResponse,
 ) -> Result<VerifiedIdToken, AppError> {
-    let failed = |code: &'static str, detail: String| AppError::page(Problem::VerificationFailed, code).with_detail(detail).start_again("/login");
-    let expect = Expectations { issuer, client_id: &tenant.config.client_id, nonce: &pending.nonce, now: ctx.now() };
+    let failed = |code: &'static str, detail: String| {
+        AppError::page(Problem::VerificationFailed, code)
+            .with_detail(detail)
+            .start_again("/login")
+    };
+    let expect = Expectations {
+        issuer,
+        client_id: &tenant.config.client_id,
+        nonce: &pending.nonce,
+        now: ctx.now(),
+    };
     let raw = tokens.id_token.secret();
-    let jwks = idp::jwks(kv, issuer, meta, ctx.now()).await.map_err(|e| failed(e.code(), e.to_string()))?;
+    let jwks = idp::jwks(kv, issuer, meta, ctx.now())
+        .await
+        .map_err(|e| failed(e.code(), e.to_string()))?;
     match verify_id_token(raw, &jwks, &expect, &WebCryptoVerifier).await {
         Err(IdTokenError::UnknownKid) => {
             // Key rotation: one refetch per issuer every 30 s at most.
             let jwks = match idp::refetch_jwks_for_unknown_kid(kv, issuer, meta, ctx.now()).await {
                 Some(Ok(jwks)) => jwks,
                 Some(Err(e)) => return Err(failed(e.code(), e.to_string())),
-                None => return Err(failed(IdTokenError::UnknownKid.code(), "unknown kid; JWKS refetched less than 30 s ago".into())),
+                None => {
+                    return Err(failed(
+                        IdTokenError::UnknownKid.code(),
+                        "unknown kid; JWKS refetched less than 30 s ago".into(),
+                    ))
+                }
             };
-            verify_id_token(raw, &jwks, &expect, &WebCryptoVerifier).await.map_err(|e| failed(e.code(), e.to_string()))
+            verify_id_token(raw, &jwks, &expect, &WebCryptoVerifier)
+                .await
+                .map_err(|e| failed(e.code(), e.to_string()))
         }
         other => other.map_err(|e| failed(e.code(), e.to_string())),
     }
 }
 
-async fn identify(meta: &ProviderMetadata, tokens: &TokenResponse, t: &VerifiedIdToken, allow_unverified: bool) -> Result<Member, AppError> {
+async fn identify(
+    meta: &ProviderMetadata,
+    tokens: &TokenResponse,
+    t: &VerifiedIdToken,
+    allow_unverified: bool,
+) -> Result<Member, AppError> {
     let mut claims = IdentityClaims {
         sub: t.sub().to_string(),
         email: t.email().map(str::to_string),
@@ -120,7 +159,9 @@ async fn identify(meta: &ProviderMetadata, tokens: &TokenResponse, t: &VerifiedI
                     worker::console_warn!("{{\"route\":\"/authorization-code/callback\",\"error\":\"{}\",\"outcome\":\"userinfo_skipped\"}}", e.code());
                 }
                 Err(e) => {
-                    return Err(AppError::page(Problem::VerificationFailed, e.code()).with_detail(e.to_string()).start_again("/login"))
+                    return Err(AppError::page(Problem::VerificationFailed, e.code())
+                        .with_detail(e.to_string())
+                        .start_again("/login"))
                 }
             }
         }
@@ -134,23 +175,46 @@ async fn identify(meta: &ProviderMetadata, tokens: &TokenResponse, t: &VerifiedI
     })
 }
 
-async fn create_session(ctx: &Ctx<'_>, kv: &KvStore, tenant: &Tenant, tokens: &TokenResponse, t: &VerifiedIdToken) -> Result<String, AppError> {
+async fn create_session(
+    ctx: &Ctx<'_>,
+    kv: &KvStore,
+    tenant: &Tenant,
+    tokens: &TokenResponse,
+    t: &VerifiedIdToken,
+) -> Result<String, AppError> {
     let keys = settings::keyring(ctx.env).map_err(|e| misconfigured(e.0))?;
     let sid = rand::token();
     let ttl = session_ttl(ctx.now(), t.exp());
     let session = Session {
         tenant: tenant.id.clone(),
         sub: t.sub().to_string(),
-        id_token_sealed: keys.seal(tokens.id_token.secret().as_bytes(), &id_token_aad(&sid), rand::bytes()),
+        id_token_sealed: keys.seal(
+            tokens.id_token.secret().as_bytes(),
+            &id_token_aad(&sid),
+            rand::bytes(),
+        ),
         expires_at: ctx.now() + ttl,
     };
-    let body = serde_json::to_string(&session).map_err(|_| misconfigured("session serialization"))?;
-    let put = kv.put(&format!("session:{sid}"), body).map_err(|_| super::login::kv_failed())?;
-    put.expiration_ttl(ttl).execute().await.map_err(|_| super::login::kv_failed())?;
+    let body =
+        serde_json::to_string(&session).map_err(|_| misconfigured("session serialization"))?;
+    let put = kv
+        .put(&format!("session:{sid}"), body)
+        .map_err(|_| super::login::kv_failed())?;
+    put.expiration_ttl(ttl)
+        .execute()
+        .await
+        .map_err(|_| super::login::kv_failed())?;
     Ok(cookies::session_cookie(&sid, ttl, ctx.settings.local_dev))
 }
 
-fn handoff(ctx: &Ctx<'_>, tenant: &Tenant, member: &Member, pending: &PendingLogin, provisioned: bool, cookie: String) -> Result<Response, AppError> {
+fn handoff(
+    ctx: &Ctx<'_>,
+    tenant: &Tenant,
+    member: &Member,
+    pending: &PendingLogin,
+    provisioned: bool,
+    cookie: String,
+) -> Result<Response, AppError> {
     let key = settings::handoff_key(ctx.env).map_err(|e| misconfigured(e.0))?;
     let issuer = ctx.tenant_origin(&tenant.id);
     let jti = rand::token();
@@ -167,8 +231,12 @@ fn handoff(ctx: &Ctx<'_>, tenant: &Tenant, member: &Member, pending: &PendingLog
             provisioned,
         },
     );
-    let assertion = sign_assertion(&key, &claims).map_err(|_| misconfigured("assertion signing failed"))?;
+    let assertion =
+        sign_assertion(&key, &claims).map_err(|_| misconfigured("assertion signing failed"))?;
     let action = format!("{}{}", tenant.config.portal_url, tenant.config.handoff_path);
     let page = handoff_page(&action, &assertion, &rand::token());
-    Ok(respond::with_headers(respond::html(page), &[("set-cookie", cookie)]))
+    Ok(respond::with_headers(
+        respond::html(page),
+        &[("set-cookie", cookie)],
+    ))
 }

@@ -3,7 +3,9 @@
 
 use worker::{Env, Method, Request, Response};
 
-use crate::core::forwarder::{forward_location, parse_forward_to, post_location, MAX_CALLBACK_BYTES};
+use crate::core::forwarder::{
+    forward_location, parse_forward_to, post_location, MAX_CALLBACK_BYTES,
+};
 use crate::core::log::RequestLog;
 
 use super::body::{declared_length, read_capped};
@@ -11,7 +13,11 @@ use super::respond;
 use super::respond::AppError;
 use super::settings::Settings;
 
-pub async fn handle(mut req: Request, env: &Env, log: &mut RequestLog) -> Result<Response, AppError> {
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
     let settings = Settings::from_env(env);
     let raw = settings.forward_to.unwrap_or_default();
     let target = match parse_forward_to(&raw, settings.local_dev) {
@@ -24,7 +30,10 @@ pub async fn handle(mut req: Request, env: &Env, log: &mut RequestLog) -> Result
             return Ok(respond::bare(503));
         }
     };
-    let url = req.url().map_err(|_| AppError::Bare { status: 400, code: "bad_url" })?;
+    let url = req.url().map_err(|_| AppError::Bare {
+        status: 400,
+        code: "bad_url",
+    })?;
     match url.path() {
         "/healthz" => {
             log.route = "/healthz";
@@ -37,21 +46,39 @@ pub async fn handle(mut req: Request, env: &Env, log: &mut RequestLog) -> Result
                 Method::Get | Method::Head => {
                     let query = url.query();
                     if query.is_some_and(|q| q.len() > MAX_CALLBACK_BYTES) {
-                        return Err(AppError::Bare { status: 414, code: "query_too_long" });
+                        return Err(AppError::Bare {
+                            status: 414,
+                            code: "query_too_long",
+                        });
                     }
-                    Ok(respond::redirect(302, &forward_location(&target, query), &[]))
+                    Ok(respond::redirect(
+                        302,
+                        &forward_location(&target, query),
+                        &[],
+                    ))
                 }
                 Method::Post => {
-                    let declared = declared_length(&req.headers());
-                    let too_big = read_capped(req.stream(), declared, MAX_CALLBACK_BYTES).await.is_err();
+                    let declared = declared_length(req.headers());
+                    let too_big = read_capped(req.stream(), declared, MAX_CALLBACK_BYTES)
+                        .await
+                        .is_err();
                     if too_big {
-                        return Err(AppError::Bare { status: 413, code: "body_too_large" });
+                        return Err(AppError::Bare {
+                            status: 413,
+                            code: "body_too_large",
+                        });
                     }
                     Ok(respond::redirect(307, &post_location(&target), &[]))
                 }
-                _ => Err(AppError::Bare { status: 405, code: "method_not_allowed" }),
+                _ => Err(AppError::Bare {
+                    status: 405,
+                    code: "method_not_allowed",
+                }),
             }
         }
-        _ => Err(AppError::Bare { status: 404, code: "not_found" }),
+        _ => Err(AppError::Bare {
+            status: 404,
+            code: "not_found",
+        }),
     }
 }

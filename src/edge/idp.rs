@@ -9,7 +9,9 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 use worker::kv::KvStore;
 
-use crate::core::discovery::{cache_ttl_secs, discovery_request, parse_discovery, DiscoveryError, ProviderMetadata};
+use crate::core::discovery::{
+    cache_ttl_secs, discovery_request, parse_discovery, DiscoveryError, ProviderMetadata,
+};
 use crate::core::http::OutboundRequest;
 use crate::core::jwks::Jwks;
 
@@ -50,35 +52,62 @@ async fn load(kv: &KvStore, issuer: &str) -> IssuerEntry {
     if let Some(e) = memory(issuer) {
         return e;
     }
-    let mut entry: IssuerEntry = kv.get(&kv_key(issuer)).json().await.ok().flatten().unwrap_or_default();
-    entry.jwks = entry.jwks_raw.as_deref().and_then(|raw| Jwks::parse(raw.as_bytes()).ok()).map(Rc::new);
+    let mut entry: IssuerEntry = kv
+        .get(&kv_key(issuer))
+        .json()
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    entry.jwks = entry
+        .jwks_raw
+        .as_deref()
+        .and_then(|raw| Jwks::parse(raw.as_bytes()).ok())
+        .map(Rc::new);
     remember(issuer, entry.clone());
     entry
 }
 
 async fn store(kv: &KvStore, issuer: &str, entry: IssuerEntry, now: u64) {
-    let ttl = entry.meta_expires.max(entry.jwks_expires).saturating_sub(now).max(120);
-    if let Ok(put) = kv.put(&kv_key(issuer), serde_json::to_string(&entry).unwrap_or_default()) {
+    let ttl = entry
+        .meta_expires
+        .max(entry.jwks_expires)
+        .saturating_sub(now)
+        .max(120);
+    if let Ok(put) = kv.put(
+        &kv_key(issuer),
+        serde_json::to_string(&entry).unwrap_or_default(),
+    ) {
         let _ = put.expiration_ttl(ttl).execute().await;
     }
     remember(issuer, entry);
 }
 
 /// Discovery for `issuer`, checked (issuer equality, endpoints on the issuer's origin).
-pub async fn metadata(kv: &KvStore, issuer: &str, now: u64) -> Result<ProviderMetadata, DiscoveryError> {
+pub async fn metadata(
+    kv: &KvStore,
+    issuer: &str,
+    now: u64,
+) -> Result<ProviderMetadata, DiscoveryError> {
     let entry = load(kv, issuer).await;
     if let Some(meta) = entry.meta.clone().filter(|_| entry.meta_expires > now) {
         return Ok(meta);
     }
     let (meta, ttl) = fetch_metadata(issuer).await?;
-    let fresh = IssuerEntry { meta: Some(meta.clone()), meta_expires: now + ttl, ..load(kv, issuer).await };
+    let fresh = IssuerEntry {
+        meta: Some(meta.clone()),
+        meta_expires: now + ttl,
+        ..load(kv, issuer).await
+    };
     store(kv, issuer, fresh, now).await;
     Ok(meta)
 }
 
 /// Fetches discovery now, bypassing every cache.
 pub async fn fetch_metadata(issuer: &str) -> Result<(ProviderMetadata, u64), DiscoveryError> {
-    let resp = send(&discovery_request(issuer)).await.map_err(|e| DiscoveryError::Unreachable(e.to_string()))?;
+    let resp = send(&discovery_request(issuer))
+        .await
+        .map_err(|e| DiscoveryError::Unreachable(e.to_string()))?;
     let meta = parse_discovery(&resp, issuer)?;
     Ok((meta, cache_ttl_secs(resp.header("cache-control"))))
 }
@@ -105,7 +134,9 @@ impl JwksFetchError {
 
 /// Fetches the JWKS now, bypassing every cache; returns the raw body too, for caching.
 pub async fn fetch_jwks(jwks_uri: &str) -> Result<(Jwks, String, u64), JwksFetchError> {
-    let resp = send(&OutboundRequest::get(jwks_uri)).await.map_err(|_| JwksFetchError::Unreachable)?;
+    let resp = send(&OutboundRequest::get(jwks_uri))
+        .await
+        .map_err(|_| JwksFetchError::Unreachable)?;
     if resp.status != 200 {
         return Err(JwksFetchError::Status(resp.status));
     }
@@ -114,7 +145,13 @@ pub async fn fetch_jwks(jwks_uri: &str) -> Result<(Jwks, String, u64), JwksFetch
     Ok((jwks, raw, cache_ttl_secs(resp.header("cache-control"))))
 }
 
-async fn refresh_jwks(kv: &KvStore, issuer: &str, meta: &ProviderMetadata, now: u64, forced: bool) -> Result<Rc<Jwks>, JwksFetchError> {
+async fn refresh_jwks(
+    kv: &KvStore,
+    issuer: &str,
+    meta: &ProviderMetadata,
+    now: u64,
+    forced: bool,
+) -> Result<Rc<Jwks>, JwksFetchError> {
     let (jwks, raw, ttl) = fetch_jwks(&meta.jwks_uri).await?;
     let jwks = Rc::new(jwks);
     let mut entry = load(kv, issuer).await;
@@ -129,7 +166,12 @@ async fn refresh_jwks(kv: &KvStore, issuer: &str, meta: &ProviderMetadata, now: 
 }
 
 /// The issuer's JWKS, cached.
-pub async fn jwks(kv: &KvStore, issuer: &str, meta: &ProviderMetadata, now: u64) -> Result<Rc<Jwks>, JwksFetchError> {
+pub async fn jwks(
+    kv: &KvStore,
+    issuer: &str,
+    meta: &ProviderMetadata,
+    now: u64,
+) -> Result<Rc<Jwks>, JwksFetchError> {
     let entry = load(kv, issuer).await;
     match entry.jwks {
         Some(jwks) if entry.jwks_expires > now => Ok(jwks),

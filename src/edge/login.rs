@@ -4,8 +4,8 @@ use url::form_urlencoded;
 use worker::{Request, Response};
 
 use crate::core::authorize::{
-    authorize_url, sanitize_login_hint, sanitize_portal_state, AuthorizeParams, LoginRequest, LoginSeeds, PendingLogin,
-    PENDING_LOGIN_TTL_SECS,
+    authorize_url, sanitize_login_hint, sanitize_portal_state, AuthorizeParams, LoginRequest,
+    LoginSeeds, PendingLogin, PENDING_LOGIN_TTL_SECS,
 };
 use crate::core::cookies;
 use crate::core::log::RequestLog;
@@ -18,16 +18,26 @@ use super::respond::{self, AppError};
 use super::{idp, rand, Ctx};
 
 fn query_param(ctx: &Ctx<'_>, name: &str) -> Option<String> {
-    ctx.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    ctx.url
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn return_to(ctx: &Ctx<'_>) -> Option<String> {
-    query_param(ctx, "return_to").as_deref().and_then(sanitize_return_to)
+    query_param(ctx, "return_to")
+        .as_deref()
+        .and_then(sanitize_return_to)
 }
 
 fn sso_href(return_to: Option<&str>) -> String {
     match return_to {
-        Some(r) => format!("/login/sso?{}", form_urlencoded::Serializer::new(String::new()).append_pair("return_to", r).finish()),
+        Some(r) => format!(
+            "/login/sso?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", r)
+                .finish()
+        ),
         None => "/login/sso".to_string(),
     }
 }
@@ -45,14 +55,24 @@ pub fn page(_req: &Request, ctx: &Ctx<'_>, tenant: &Tenant) -> Result<Response, 
     }
     let password = (!cfg.password_login_disabled).then(|| format!("{}/login", cfg.portal_url));
     let page = login_page(
-        &LoginPage { tenant: &tenant.id, button_label: &cfg.sign_in_button_label, sso_href: sso.as_deref(), password_href: password.as_deref() },
+        &LoginPage {
+            tenant: &tenant.id,
+            button_label: &cfg.sign_in_button_label,
+            sso_href: sso.as_deref(),
+            password_href: password.as_deref(),
+        },
         &rand::token(),
     );
     Ok(respond::html(page))
 }
 
 /// `GET /login/sso` — starts a login: pending login in KV, binding cookie, 302 to the IdP.
-pub async fn start(req: &Request, ctx: &Ctx<'_>, tenant: &Tenant, log: &mut RequestLog) -> Result<Response, AppError> {
+pub async fn start(
+    req: &Request,
+    ctx: &Ctx<'_>,
+    tenant: &Tenant,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
     let cfg = &tenant.config;
     if !cfg.enabled {
         return Err(AppError::page(Problem::SsoDisabled, "sso_disabled"));
@@ -60,21 +80,46 @@ pub async fn start(req: &Request, ctx: &Ctx<'_>, tenant: &Tenant, log: &mut Requ
     let kv = ctx.kv()?;
     let issuer = cfg.issuer(ctx.settings.local_dev);
     let meta = idp::metadata(&kv, &issuer, ctx.now()).await.map_err(|e| {
-        AppError::page(Problem::IdpUnavailable, e.code()).with_detail(e.to_string()).start_again("/login")
+        AppError::page(Problem::IdpUnavailable, e.code())
+            .with_detail(e.to_string())
+            .start_again("/login")
     })?;
     let cookie_header = req.headers().get("cookie").ok().flatten();
-    let browser = cookies::read(cookie_header.as_deref(), cookies::BROWSER, ctx.settings.local_dev)
-        .filter(|v| v.len() == 43)
-        .map(str::to_string)
-        .unwrap_or_else(rand::token);
+    let browser = cookies::read(
+        cookie_header.as_deref(),
+        cookies::BROWSER,
+        ctx.settings.local_dev,
+    )
+    .filter(|v| v.len() == 43)
+    .map(str::to_string)
+    .unwrap_or_else(rand::token);
     let request = LoginRequest {
         return_to: return_to(ctx),
-        portal_state: query_param(ctx, "portal_state").as_deref().and_then(sanitize_portal_state),
-        login_hint: query_param(ctx, "login_hint").as_deref().and_then(sanitize_login_hint),
+        portal_state: query_param(ctx, "portal_state")
+            .as_deref()
+            .and_then(sanitize_portal_state),
+        login_hint: query_param(ctx, "login_hint")
+            .as_deref()
+            .and_then(sanitize_login_hint),
     };
-    let redirect_uri = cfg.redirect_uri.clone().unwrap_or_else(|| format!("{}/authorization-code/callback", ctx.origin));
-    let seeds = LoginSeeds { state: rand::bytes(), nonce: rand::bytes(), verifier: rand::bytes() };
-    let pending = PendingLogin::new(&tenant.id, &ctx.origin, &redirect_uri, BrowserId::new(browser.clone()), &seeds, &request, ctx.now());
+    let redirect_uri = cfg
+        .redirect_uri
+        .clone()
+        .unwrap_or_else(|| format!("{}/authorization-code/callback", ctx.origin));
+    let seeds = LoginSeeds {
+        state: rand::bytes(),
+        nonce: rand::bytes(),
+        verifier: rand::bytes(),
+    };
+    let pending = PendingLogin::new(
+        &tenant.id,
+        &ctx.origin,
+        &redirect_uri,
+        BrowserId::new(browser.clone()),
+        &seeds,
+        &request,
+        ctx.now(),
+    );
     let params = AuthorizeParams {
         authorization_endpoint: &meta.authorization_endpoint,
         client_id: &cfg.client_id,
@@ -83,11 +128,24 @@ pub async fn start(req: &Request, ctx: &Ctx<'_>, tenant: &Tenant, log: &mut Requ
     };
     let location = authorize_url(&params, &pending)
         .map_err(|_| AppError::page(Problem::IdpUnavailable, "bad_authorize_endpoint"))?;
-    let body = serde_json::to_string(&pending).map_err(|_| AppError::page(Problem::BadRequest, "serialize"))?;
-    let put = kv.put(&format!("pending:{}", pending.state.secret()), body).map_err(|_| kv_failed())?;
-    put.expiration_ttl(PENDING_LOGIN_TTL_SECS).execute().await.map_err(|_| kv_failed())?;
+    let body = serde_json::to_string(&pending)
+        .map_err(|_| AppError::page(Problem::BadRequest, "serialize"))?;
+    let put = kv
+        .put(&format!("pending:{}", pending.state.secret()), body)
+        .map_err(|_| kv_failed())?;
+    put.expiration_ttl(PENDING_LOGIN_TTL_SECS)
+        .execute()
+        .await
+        .map_err(|_| kv_failed())?;
     log.outcome = "redirect_to_idp";
-    Ok(respond::redirect(302, &location, &[("set-cookie", cookies::browser_cookie(&browser, ctx.settings.local_dev))]))
+    Ok(respond::redirect(
+        302,
+        &location,
+        &[(
+            "set-cookie",
+            cookies::browser_cookie(&browser, ctx.settings.local_dev),
+        )],
+    ))
 }
 
 pub fn kv_failed() -> AppError {

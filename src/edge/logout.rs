@@ -15,14 +15,24 @@ use super::{idp, load_tenant, rand, settings, Ctx};
 
 /// `GET /logout` — ends the worker session and sends the member to the IdP's end-session
 /// endpoint; with no session, straight to `/login/logout`.
-pub async fn start(req: &Request, ctx: &Ctx<'_>, tenant: &Tenant, log: &mut RequestLog) -> Result<Response, AppError> {
+pub async fn start(
+    req: &Request,
+    ctx: &Ctx<'_>,
+    tenant: &Tenant,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
     let kv = ctx.kv()?;
     let local_dev = ctx.settings.local_dev;
     let clear = ("set-cookie", cookies::clear_session_cookie(local_dev));
     let header = req.headers().get("cookie").ok().flatten();
     let sid = cookies::read(header.as_deref(), cookies::SESSION, local_dev).map(str::to_string);
     let session: Option<Session> = match &sid {
-        Some(sid) => kv.get(&format!("session:{sid}")).json().await.ok().flatten(),
+        Some(sid) => kv
+            .get(&format!("session:{sid}"))
+            .json()
+            .await
+            .ok()
+            .flatten(),
         None => None,
     };
     let (Some(sid), Some(session)) = (sid, session.filter(|s| s.tenant == tenant.id)) else {
@@ -31,19 +41,31 @@ pub async fn start(req: &Request, ctx: &Ctx<'_>, tenant: &Tenant, log: &mut Requ
     };
     let _ = kv.delete(&format!("session:{sid}")).await;
     let issuer = tenant.config.issuer(local_dev);
-    let end_session = idp::metadata(&kv, &issuer, ctx.now()).await.ok().and_then(|m| m.end_session_endpoint);
+    let end_session = idp::metadata(&kv, &issuer, ctx.now())
+        .await
+        .ok()
+        .and_then(|m| m.end_session_endpoint);
     let keys = settings::keyring(ctx.env).ok();
-    let id_token = keys.and_then(|k| k.open(&session.id_token_sealed, &id_token_aad(&sid)).ok()).and_then(|o| String::from_utf8(o.plaintext).ok());
+    let id_token = keys
+        .and_then(|k| k.open(&session.id_token_sealed, &id_token_aad(&sid)).ok())
+        .and_then(|o| String::from_utf8(o.plaintext).ok());
     let (Some(endpoint), Some(id_token)) = (end_session, id_token) else {
         log.outcome = "signed_out_locally";
         return Ok(respond::redirect(302, "/login/logout", &[clear]));
     };
     let state = rand::token();
-    let pending = serde_json::to_string(&PendingLogout { tenant: tenant.id.clone() }).unwrap_or_default();
+    let pending = serde_json::to_string(&PendingLogout {
+        tenant: tenant.id.clone(),
+    })
+    .unwrap_or_default();
     if let Ok(put) = kv.put(&format!("logout:{state}"), pending) {
         let _ = put.expiration_ttl(PENDING_LOGOUT_TTL_SECS).execute().await;
     }
-    let post_logout = tenant.config.post_logout_redirect_uri.clone().unwrap_or_else(|| format!("{}/login/logout", ctx.origin));
+    let post_logout = tenant
+        .config
+        .post_logout_redirect_uri
+        .clone()
+        .unwrap_or_else(|| format!("{}/login/logout", ctx.origin));
     let Ok(mut url) = Url::parse(&endpoint) else {
         return Ok(respond::redirect(302, "/login/logout", &[clear]));
     };
@@ -57,8 +79,17 @@ pub async fn start(req: &Request, ctx: &Ctx<'_>, tenant: &Tenant, log: &mut Requ
 
 /// `GET /login/logout` — with a known logout `state`, on to the tenant's portal; otherwise a
 /// plain "you are signed out" page.
-pub async fn landing(ctx: &Ctx<'_>, tenant: Option<&Tenant>, log: &mut RequestLog) -> Result<Response, AppError> {
-    let state = ctx.url.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned()).filter(|s| s.len() <= 128);
+pub async fn landing(
+    ctx: &Ctx<'_>,
+    tenant: Option<&Tenant>,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
+    let state = ctx
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .filter(|s| s.len() <= 128);
     if let Some(state) = state {
         let kv = ctx.kv()?;
         let key = format!("logout:{state}");
@@ -68,7 +99,10 @@ pub async fn landing(ctx: &Ctx<'_>, tenant: Option<&Tenant>, log: &mut RequestLo
             let target = match tenant {
                 Some(t) if t.id == pending.tenant => Some(t.config.portal_url.clone()),
                 Some(_) => None,
-                None => load_tenant(ctx, &pending.tenant).await.ok().map(|t| t.config.portal_url.clone()),
+                None => load_tenant(ctx, &pending.tenant)
+                    .await
+                    .ok()
+                    .map(|t| t.config.portal_url.clone()),
             };
             if let Some(portal) = target {
                 // Consumed only when it is used, so a stray hit on another tenant's host

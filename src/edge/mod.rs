@@ -49,17 +49,26 @@ impl Ctx<'_> {
     }
 
     pub fn config_context(&self) -> ConfigContext<'_> {
-        ConfigContext { local_dev: self.settings.local_dev, base_domain: &self.settings.base_domain }
+        ConfigContext {
+            local_dev: self.settings.local_dev,
+            base_domain: &self.settings.base_domain,
+        }
     }
 
     pub fn kv(&self) -> Result<worker::kv::KvStore, AppError> {
-        self.env.kv("KV").map_err(|_| misconfigured("the KV binding is missing"))
+        self.env
+            .kv("KV")
+            .map_err(|_| misconfigured("the KV binding is missing"))
     }
 
     /// The tenant origin used as the handoff assertion's `iss`: `{scheme}://{tenant}.{BASE_DOMAIN}[:port]`.
     pub fn tenant_origin(&self, tenant: &str) -> String {
         let port = self.url.port().map(|p| format!(":{p}")).unwrap_or_default();
-        format!("{}://{tenant}.{}{port}", self.url.scheme(), self.settings.base_domain)
+        format!(
+            "{}://{tenant}.{}{port}",
+            self.url.scheme(),
+            self.settings.base_domain
+        )
     }
 }
 
@@ -75,7 +84,11 @@ pub fn storage_unavailable() -> AppError {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let now_ms = rand::now_ms();
-    let mut log = RequestLog { route: "unknown", method: req.method().to_string(), ..Default::default() };
+    let mut log = RequestLog {
+        route: "unknown",
+        method: req.method().to_string(),
+        ..Default::default()
+    };
     let result = if !rand::healthy() {
         Err(misconfigured("crypto.getRandomValues failed"))
     } else if Settings::from_env(&env).forward_to.is_some() {
@@ -101,7 +114,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 }
 
 #[event(queue)]
-async fn queue(batch: worker::MessageBatch<crate::core::webhook::ProvisioningDelivery>, env: Env, _ctx: Context) -> worker::Result<()> {
+async fn queue(
+    batch: worker::MessageBatch<crate::core::webhook::ProvisioningDelivery>,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<()> {
     provision::consume(batch, &env).await;
     Ok(())
 }
@@ -114,7 +131,9 @@ pub fn allow(req: &Request, allowed: &[Method]) -> Result<(), AppError> {
         Ok(())
     } else {
         let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
-        Err(AppError::MethodNotAllowed { allow: names.join(", ") })
+        Err(AppError::MethodNotAllowed {
+            allow: names.join(", "),
+        })
     }
 }
 
@@ -124,16 +143,31 @@ pub fn allow_exact(req: &Request, allowed: &[Method]) -> Result<(), AppError> {
         Ok(())
     } else {
         let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
-        Err(AppError::MethodNotAllowed { allow: names.join(", ") })
+        Err(AppError::MethodNotAllowed {
+            allow: names.join(", "),
+        })
     }
 }
 
-async fn route(req: Request, env: &Env, now_ms: u64, log: &mut RequestLog) -> Result<Response, AppError> {
-    let url = req.url().map_err(|_| AppError::page(Problem::BadRequest, "bad_url"))?;
+async fn route(
+    req: Request,
+    env: &Env,
+    now_ms: u64,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
+    let url = req
+        .url()
+        .map_err(|_| AppError::page(Problem::BadRequest, "bad_url"))?;
     if url.as_str().len() > MAX_URL_BYTES {
         return Err(AppError::page(Problem::UriTooLong, "uri_too_long"));
     }
-    let ctx = Ctx { env, settings: Settings::from_env(env), origin: url.origin().ascii_serialization(), url: url.clone(), now_ms };
+    let ctx = Ctx {
+        env,
+        settings: Settings::from_env(env),
+        origin: url.origin().ascii_serialization(),
+        url: url.clone(),
+        now_ms,
+    };
     let path = url.path().to_string();
     match path.as_str() {
         "/healthz" => {
@@ -158,7 +192,10 @@ async fn route(req: Request, env: &Env, now_ms: u64, log: &mut RequestLog) -> Re
                 return Err(AppError::page(Problem::NotFound, "unknown_host"));
             }
             let kv = ctx.kv()?;
-            match tenants::owner_of_domain(&kv, &h, now_ms).await.map_err(|_| storage_unavailable())? {
+            match tenants::owner_of_domain(&kv, &h, now_ms)
+                .await
+                .map_err(|_| storage_unavailable())?
+            {
                 Some(id) => tenant_routes(req, &ctx, &id, Some(&h), &path, log).await,
                 None => Err(AppError::page(Problem::NotFound, "unknown_host")),
             }
@@ -179,7 +216,12 @@ fn jwks(ctx: &Ctx<'_>, log: &mut RequestLog) -> Result<Response, AppError> {
     Ok(resp)
 }
 
-async fn apex(req: Request, ctx: &Ctx<'_>, path: &str, log: &mut RequestLog) -> Result<Response, AppError> {
+async fn apex(
+    req: Request,
+    ctx: &Ctx<'_>,
+    path: &str,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
     if path == "/admin" || path.starts_with("/admin/") {
         log.route = "/admin";
         return admin::handle(req, ctx, path, log).await;

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use worker::{AbortController, Delay, Fetch, Headers, Method as WMethod, Request, RequestInit, RequestRedirect};
+use worker::{
+    AbortController, Delay, Fetch, Headers, Method as WMethod, Request, RequestInit,
+    RequestRedirect,
+};
 
 use super::body::{read_capped, BodyError};
 use crate::core::http::{FetchFailure, InboundResponse, Method, OutboundRequest};
@@ -17,18 +20,28 @@ pub async fn send(req: &OutboundRequest) -> Result<InboundResponse, FetchFailure
     let signal = controller.signal();
     let exchange = async {
         let request = build(req).map_err(|_| FetchFailure::Unreachable)?;
-        let mut resp = Fetch::Request(request).send_with_signal(&signal).await.map_err(|_| FetchFailure::Unreachable)?;
+        let mut resp = Fetch::Request(request)
+            .send_with_signal(&signal)
+            .await
+            .map_err(|_| FetchFailure::Unreachable)?;
         let status = resp.status_code();
         let headers: Vec<(String, String)> = resp.headers().entries().collect();
         // An oversized body is read no further and handed on empty: every parser then
         // refuses it as "not JSON", and no IdP or receiver can fill the isolate's memory.
-        let declared = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.trim().parse().ok());
+        let declared = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse().ok());
         let body = match read_capped(resp.stream(), declared, MAX_BODY_BYTES).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => Vec::new(),
             Err(BodyError::Unreadable) => return Err(FetchFailure::Unreachable),
         };
-        Ok(InboundResponse { status, headers, body })
+        Ok(InboundResponse {
+            status,
+            headers,
+            body,
+        })
     };
     let timer = Delay::from(Duration::from_millis(u64::from(req.timeout_ms)));
     futures_util::pin_mut!(exchange);

@@ -10,8 +10,9 @@ use crate::core::member::Member;
 use crate::core::pages::Problem;
 use crate::core::tenant_record::Tenant;
 use crate::core::webhook::{
-    attempt_timeout_ms, classify, delivery_request, event_body, next_in_request_delay_ms, next_queue_delay_secs,
-    DeliveryOutcome, ProvisionEvent, ProvisioningDelivery, IN_REQUEST_BUDGET_MS,
+    attempt_timeout_ms, classify, delivery_request, event_body, next_in_request_delay_ms,
+    next_queue_delay_secs, DeliveryOutcome, ProvisionEvent, ProvisioningDelivery,
+    IN_REQUEST_BUDGET_MS,
 };
 
 use super::respond::AppError;
@@ -38,31 +39,56 @@ fn event_for(tenant: &Tenant, issuer: &str, m: &Member) -> ProvisionEvent {
 
 /// Step 8: delivers the `contact.provision` event; `Ok(true)` when the receiver created the
 /// contact now. Failures beyond the budget are queued and the member asked to retry shortly.
-pub async fn provision(env: &Env, tenant: &Tenant, issuer: &str, member: &Member) -> Result<bool, AppError> {
+pub async fn provision(
+    env: &Env,
+    tenant: &Tenant,
+    issuer: &str,
+    member: &Member,
+) -> Result<bool, AppError> {
     let Some(url) = tenant.config.provisioning_webhook_url.clone() else {
         return Err(AppError::page(Problem::Misconfigured, "no_webhook_url"));
     };
     let started = rand::now_ms();
-    let delivery = ProvisioningDelivery::new(event_for(tenant, issuer, member), url, started / 1000);
+    let delivery =
+        ProvisioningDelivery::new(event_for(tenant, issuer, member), url, started / 1000);
     let body = event_body(&delivery.event, delivery.first_attempt_at);
     let mut attempt = 0u32;
     loop {
         let elapsed = rand::now_ms().saturating_sub(started);
-        let Some(timeout) = attempt_timeout_ms(elapsed, IN_REQUEST_BUDGET_MS) else { break };
+        let Some(timeout) = attempt_timeout_ms(elapsed, IN_REQUEST_BUDGET_MS) else {
+            break;
+        };
         let now = rand::now_secs();
-        let req = delivery_request(&delivery.url, &tenant.webhook_signing_secrets(now), &delivery.webhook_id, now, &body, timeout)
-            .map_err(|e| AppError::page(Problem::Misconfigured, "webhook_secret_invalid").with_detail(e.to_string()))?;
+        let req = delivery_request(
+            &delivery.url,
+            &tenant.webhook_signing_secrets(now),
+            &delivery.webhook_id,
+            now,
+            &body,
+            timeout,
+        )
+        .map_err(|e| {
+            AppError::page(Problem::Misconfigured, "webhook_secret_invalid")
+                .with_detail(e.to_string())
+        })?;
         let result = outbound::send(&req).await;
         attempt += 1;
         match classify(result.as_ref().map_err(|e| *e)) {
             DeliveryOutcome::Delivered { created } => return Ok(created),
             DeliveryOutcome::Rejected { status } => {
-                return Err(AppError::page(Problem::ProvisioningRefused, "provisioning_rejected")
-                    .with_detail(format!("webhook answered HTTP {status}")))
+                return Err(
+                    AppError::page(Problem::ProvisioningRefused, "provisioning_rejected")
+                        .with_detail(format!("webhook answered HTTP {status}")),
+                )
             }
             DeliveryOutcome::Retry { retry_after_secs } => {
                 let elapsed = rand::now_ms().saturating_sub(started);
-                match next_in_request_delay_ms(attempt, retry_after_secs, elapsed, IN_REQUEST_BUDGET_MS) {
+                match next_in_request_delay_ms(
+                    attempt,
+                    retry_after_secs,
+                    elapsed,
+                    IN_REQUEST_BUDGET_MS,
+                ) {
                     Some(ms) => Delay::from(Duration::from_millis(ms)).await,
                     None => break,
                 }
@@ -71,18 +97,36 @@ pub async fn provision(env: &Env, tenant: &Tenant, issuer: &str, member: &Member
     }
     if let Err(e) = enqueue(env, &delivery, 30).await {
         // Loud: this delivery exists nowhere else now; an operator must replay it.
-        queue_log(&delivery, "enqueue_failed", Some("provisioning_enqueue_failed"));
+        queue_log(
+            &delivery,
+            "enqueue_failed",
+            Some("provisioning_enqueue_failed"),
+        );
         return Err(e);
     }
-    Err(AppError::page(Problem::ProvisioningPending, "provisioning_queued")
-        .with_detail(format!("{attempt} attempts failed within the request; queued")))
+    Err(
+        AppError::page(Problem::ProvisioningPending, "provisioning_queued").with_detail(format!(
+            "{attempt} attempts failed within the request; queued"
+        )),
+    )
 }
 
-async fn enqueue(env: &Env, delivery: &ProvisioningDelivery, delay_secs: u64) -> Result<(), AppError> {
-    let queue = env.queue(QUEUE_BINDING).map_err(|_| AppError::page(Problem::Misconfigured, "queue_missing"))?;
+async fn enqueue(
+    env: &Env,
+    delivery: &ProvisioningDelivery,
+    delay_secs: u64,
+) -> Result<(), AppError> {
+    let queue = env
+        .queue(QUEUE_BINDING)
+        .map_err(|_| AppError::page(Problem::Misconfigured, "queue_missing"))?;
     let secs = u32::try_from(delay_secs.min(43_200)).unwrap_or(43_200);
-    let msg = worker::MessageBuilder::new(delivery.clone()).delay_seconds(secs).build();
-    queue.send(msg).await.map_err(|_| AppError::page(Problem::ProvisioningPending, "queue_send_failed"))
+    let msg = worker::MessageBuilder::new(delivery.clone())
+        .delay_seconds(secs)
+        .build();
+    queue
+        .send(msg)
+        .await
+        .map_err(|_| AppError::page(Problem::ProvisioningPending, "queue_send_failed"))
 }
 
 /// The queue consumer: one attempt per message; a failure is re-enqueued with the attempt
@@ -102,7 +146,11 @@ pub async fn consume(batch: MessageBatch<ProvisioningDelivery>, env: &Env) {
         match deliver_from_queue(env, &delivery).await {
             Ok(()) => message.ack(),
             // Storage trouble on our side: try again in a minute, not at once.
-            Err(()) => message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(60).build()),
+            Err(()) => message.retry_with_options(
+                &QueueRetryOptionsBuilder::new()
+                    .with_delay_seconds(60)
+                    .build(),
+            ),
         }
     }
 }
@@ -122,8 +170,13 @@ fn queue_log(d: &ProvisioningDelivery, outcome: &str, error: Option<&str>) {
 /// `Ok` when the message is done with (delivered, refused, given up, or re-enqueued).
 async fn deliver_from_queue(env: &Env, d: &ProvisioningDelivery) -> Result<(), ()> {
     let settings = Settings::from_env(env);
-    let ctx = ConfigContext { local_dev: settings.local_dev, base_domain: &settings.base_domain };
-    let (Ok(kv), Ok(keys)) = (env.kv("KV"), settings::keyring(env)) else { return Err(()) };
+    let ctx = ConfigContext {
+        local_dev: settings.local_dev,
+        base_domain: &settings.base_domain,
+    };
+    let (Ok(kv), Ok(keys)) = (env.kv("KV"), settings::keyring(env)) else {
+        return Err(());
+    };
     let tenant = match tenants::load_fresh(&kv, &keys, &ctx, &d.event.tenant).await {
         Ok(Some(t)) => t,
         Ok(None) => {
@@ -134,7 +187,10 @@ async fn deliver_from_queue(env: &Env, d: &ProvisioningDelivery) -> Result<(), (
     };
     // The tenant's settings of the moment decide: provisioning switched off drops the
     // delivery, a changed webhook URL is followed.
-    let url = match (&tenant.config.provisioning_webhook_url, tenant.config.provision_new_users) {
+    let url = match (
+        &tenant.config.provisioning_webhook_url,
+        tenant.config.provision_new_users,
+    ) {
         (Some(url), true) => url.clone(),
         _ => {
             queue_log(d, "dropped", Some("provisioning_turned_off"));
@@ -143,7 +199,14 @@ async fn deliver_from_queue(env: &Env, d: &ProvisioningDelivery) -> Result<(), (
     };
     let now = rand::now_secs();
     let body = event_body(&d.event, d.first_attempt_at);
-    let Ok(req) = delivery_request(&url, &tenant.webhook_signing_secrets(now), &d.webhook_id, now, &body, QUEUE_ATTEMPT_TIMEOUT_MS) else {
+    let Ok(req) = delivery_request(
+        &url,
+        &tenant.webhook_signing_secrets(now),
+        &d.webhook_id,
+        now,
+        &body,
+        QUEUE_ATTEMPT_TIMEOUT_MS,
+    ) else {
         queue_log(d, "dropped", Some("webhook_secret_invalid"));
         return Ok(());
     };
@@ -157,17 +220,22 @@ async fn deliver_from_queue(env: &Env, d: &ProvisioningDelivery) -> Result<(), (
             queue_log(d, "rejected", Some("provisioning_rejected"));
             Ok(())
         }
-        DeliveryOutcome::Retry { retry_after_secs } => match next_queue_delay_secs(d.attempt + 1, d.first_attempt_at, now, retry_after_secs) {
-            Some(delay) => {
-                let next = ProvisioningDelivery { attempt: d.attempt + 1, ..d.clone() };
-                queue_log(d, "retry_scheduled", Some("provisioning_retry"));
-                enqueue(env, &next, delay).await.map_err(|_| ())
+        DeliveryOutcome::Retry { retry_after_secs } => {
+            match next_queue_delay_secs(d.attempt + 1, d.first_attempt_at, now, retry_after_secs) {
+                Some(delay) => {
+                    let next = ProvisioningDelivery {
+                        attempt: d.attempt + 1,
+                        ..d.clone()
+                    };
+                    queue_log(d, "retry_scheduled", Some("provisioning_retry"));
+                    enqueue(env, &next, delay).await.map_err(|_| ())
+                }
+                None => {
+                    // Loud: an operator must look at this member's account by hand.
+                    queue_log(d, "gave_up_after_24h", Some("provisioning_undeliverable"));
+                    Ok(())
+                }
             }
-            None => {
-                // Loud: an operator must look at this member's account by hand.
-                queue_log(d, "gave_up_after_24h", Some("provisioning_undeliverable"));
-                Ok(())
-            }
-        },
+        }
     }
 }

@@ -9,20 +9,39 @@ use crate::core::pages::{self, Page, Problem};
 #[derive(Debug)]
 pub enum AppError {
     /// An HTML page for a member, with a stable log code and an operator-facing detail.
-    Page { problem: Problem, start_again: Option<String>, code: &'static str, detail: Option<String> },
+    Page {
+        problem: Problem,
+        start_again: Option<String>,
+        code: &'static str,
+        detail: Option<String>,
+    },
     /// A JSON answer for the admin API.
-    Json { status: u16, body: serde_json::Value, code: &'static str },
+    Json {
+        status: u16,
+        body: serde_json::Value,
+        code: &'static str,
+    },
     /// A bare status with no body worth showing (401 on the admin API).
     Bare { status: u16, code: &'static str },
     /// A JSON answer whose log line carries a detail.
-    JsonDetailed { status: u16, body: serde_json::Value, code: &'static str, detail: String },
+    JsonDetailed {
+        status: u16,
+        body: serde_json::Value,
+        code: &'static str,
+        detail: String,
+    },
     /// 405 with its `Allow` header.
     MethodNotAllowed { allow: String },
 }
 
 impl AppError {
     pub fn page(problem: Problem, code: &'static str) -> Self {
-        Self::Page { problem, start_again: None, code, detail: None }
+        Self::Page {
+            problem,
+            start_again: None,
+            code,
+            detail: None,
+        }
     }
 
     pub fn with_detail(mut self, text: impl Into<String>) -> Self {
@@ -40,20 +59,32 @@ impl AppError {
     }
 
     pub fn json(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Json { status, body: serde_json::json!({ "error": code, "message": message.into() }), code }
+        Self::Json {
+            status,
+            body: serde_json::json!({ "error": code, "message": message.into() }),
+            code,
+        }
     }
 
     /// Keeps an operator-facing detail for the log line of a JSON error.
     pub fn with_detail_json(self, text: impl Into<String>) -> Self {
         match self {
-            Self::Json { status, body, code } => Self::JsonDetailed { status, body, code, detail: text.into() },
+            Self::Json { status, body, code } => Self::JsonDetailed {
+                status,
+                body,
+                code,
+                detail: text.into(),
+            },
             other => other,
         }
     }
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Page { code, .. } | Self::Json { code, .. } | Self::Bare { code, .. } | Self::JsonDetailed { code, .. } => code,
+            Self::Page { code, .. }
+            | Self::Json { code, .. }
+            | Self::Bare { code, .. }
+            | Self::JsonDetailed { code, .. } => code,
             Self::MethodNotAllowed { .. } => "method_not_allowed",
         }
     }
@@ -68,8 +99,14 @@ impl AppError {
 
     pub fn into_response(self) -> Response {
         match self {
-            Self::Page { problem, start_again, .. } => html(problem_page(&problem, start_again.as_deref())),
-            Self::Json { status, body, .. } | Self::JsonDetailed { status, body, .. } => json(status, &body),
+            Self::Page {
+                problem,
+                start_again,
+                ..
+            } => html(problem_page(&problem, start_again.as_deref())),
+            Self::Json { status, body, .. } | Self::JsonDetailed { status, body, .. } => {
+                json(status, &body)
+            }
             Self::Bare { status, .. } => bare(status),
             Self::MethodNotAllowed { allow } => {
                 let resp = html(problem_page(&Problem::MethodNotAllowed, None));
@@ -90,7 +127,10 @@ pub fn html(page: Page) -> Response {
     for (k, v) in &page.headers {
         let _ = headers.set(k, v);
     }
-    Response::builder().with_status(page.status).with_headers(headers).fixed(page.html.into_bytes())
+    Response::builder()
+        .with_status(page.status)
+        .with_headers(headers)
+        .fixed(page.html.into_bytes())
 }
 
 pub fn json(status: u16, body: &serde_json::Value) -> Response {
@@ -98,20 +138,29 @@ pub fn json(status: u16, body: &serde_json::Value) -> Response {
     let _ = headers.set("content-type", "application/json");
     let _ = headers.set("cache-control", "no-store");
     let _ = headers.set("x-content-type-options", "nosniff");
-    Response::builder().with_status(status).with_headers(headers).fixed(body.to_string().into_bytes())
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body.to_string().into_bytes())
 }
 
 pub fn text(status: u16, body: &str) -> Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "text/plain; charset=utf-8");
     let _ = headers.set("x-content-type-options", "nosniff");
-    Response::builder().with_status(status).with_headers(headers).fixed(body.as_bytes().to_vec())
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body.as_bytes().to_vec())
 }
 
 pub fn bare(status: u16) -> Response {
     let headers = Headers::new();
     let _ = headers.set("cache-control", "no-store");
-    Response::builder().with_status(status).with_headers(headers).empty()
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .empty()
 }
 
 /// A redirect with an empty body; `extra` headers (Set-Cookie…) appended.
@@ -123,7 +172,10 @@ pub fn redirect(status: u16, location: &str, extra: &[(&str, String)]) -> Respon
     for (k, v) in extra {
         let _ = headers.append(k, v);
     }
-    Response::builder().with_status(status).with_headers(headers).empty()
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .empty()
 }
 
 /// Appends headers (Set-Cookie…) to a response.

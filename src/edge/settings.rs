@@ -16,7 +16,10 @@ pub struct Settings {
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
-    env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.trim().is_empty())
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// A secret; only under LOCAL_DEV may it also come from a plain var (`--var`), which would
@@ -38,7 +41,11 @@ impl Settings {
             base_domain: var(env, "BASE_DOMAIN")
                 .map(|b| b.trim().to_ascii_lowercase())
                 .map(|b| match b.rsplit_once(':') {
-                    Some((host, port)) if !host.is_empty() && port.bytes().all(|c| c.is_ascii_digit()) => host.to_string(),
+                    Some((host, port))
+                        if !host.is_empty() && port.bytes().all(|c| c.is_ascii_digit()) =>
+                    {
+                        host.to_string()
+                    }
                     _ => b,
                 })
                 .unwrap_or_else(|| "localhost".into()),
@@ -74,26 +81,41 @@ fn cached<T>(
     source: String,
     parse: impl FnOnce(&str) -> Result<T, Misconfigured>,
 ) -> Result<Rc<T>, Misconfigured> {
-    if let Some(hit) = slot.with(|s| s.borrow().as_ref().filter(|p| p.source == source).map(|p| p.value.clone())) {
+    if let Some(hit) = slot.with(|s| {
+        s.borrow()
+            .as_ref()
+            .filter(|p| p.source == source)
+            .map(|p| p.value.clone())
+    }) {
         return Ok(hit);
     }
     let value = Rc::new(parse(&source)?);
-    slot.with(|s| *s.borrow_mut() = Some(Parsed { source, value: value.clone() }));
+    slot.with(|s| {
+        *s.borrow_mut() = Some(Parsed {
+            source,
+            value: value.clone(),
+        })
+    });
     Ok(value)
 }
 
 pub fn keyring(env: &Env) -> Result<Rc<KeyRing>, Misconfigured> {
-    let current = secret(env, "CONFIG_KEY").ok_or_else(|| Misconfigured("CONFIG_KEY is not set".into()))?;
+    let current =
+        secret(env, "CONFIG_KEY").ok_or_else(|| Misconfigured("CONFIG_KEY is not set".into()))?;
     let previous = secret(env, "CONFIG_KEY_PREVIOUS").unwrap_or_default();
     cached(&KEYRING, format!("{current}\n{previous}"), |_| {
         let previous = Some(previous.as_str()).filter(|p| !p.is_empty());
-        KeyRing::new(&current, previous).map_err(|e| Misconfigured(format!("CONFIG_KEY / CONFIG_KEY_PREVIOUS: {e}")))
+        KeyRing::new(&current, previous)
+            .map_err(|e| Misconfigured(format!("CONFIG_KEY / CONFIG_KEY_PREVIOUS: {e}")))
     })
 }
 
 pub fn handoff_key(env: &Env) -> Result<Rc<HandoffKey>, Misconfigured> {
-    let jwk = secret(env, "HANDOFF_SIGNING_KEY").ok_or_else(|| Misconfigured("HANDOFF_SIGNING_KEY is not set".into()))?;
-    cached(&HANDOFF, jwk, |jwk| HandoffKey::from_jwk(jwk).map_err(|e| Misconfigured(e.to_string())))
+    let jwk = secret(env, "HANDOFF_SIGNING_KEY")
+        .ok_or_else(|| Misconfigured("HANDOFF_SIGNING_KEY is not set".into()))?;
+    cached(&HANDOFF, jwk, |jwk| {
+        HandoffKey::from_jwk(jwk).map_err(|e| Misconfigured(e.to_string()))
+    })
 }
 
 /// The public keys to publish: current first, then the previous one during a rotation.

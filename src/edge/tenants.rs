@@ -41,8 +41,17 @@ thread_local! {
     static DOMAINS: Cache<Option<String>> = RefCell::new(HashMap::new());
 }
 
-fn cached<T: Clone>(map: &'static std::thread::LocalKey<Cache<T>>, key: &str, now_ms: u64) -> Option<T> {
-    map.with(|m| m.borrow().get(key).filter(|(_, at)| now_ms < at + ISOLATE_TTL_MS).map(|(v, _)| v.clone()))
+fn cached<T: Clone>(
+    map: &'static std::thread::LocalKey<Cache<T>>,
+    key: &str,
+    now_ms: u64,
+) -> Option<T> {
+    map.with(|m| {
+        m.borrow()
+            .get(key)
+            .filter(|(_, at)| now_ms < at + ISOLATE_TTL_MS)
+            .map(|(v, _)| v.clone())
+    })
 }
 
 fn insert<T>(map: &'static std::thread::LocalKey<Cache<T>>, key: &str, value: T, now_ms: u64) {
@@ -69,14 +78,24 @@ pub fn remember_domain(host: &str, tenant: Option<String>, now_ms: u64) {
 
 /// The raw stored record, straight from KV (no edge cache): the admin API's view.
 pub async fn read_raw(kv: &KvStore, id: &str) -> Result<Option<String>, LoadError> {
-    kv.get(&tenant_key(id)).text().await.map_err(|_| LoadError::Kv)
+    kv.get(&tenant_key(id))
+        .text()
+        .await
+        .map_err(|_| LoadError::Kv)
 }
 
 /// Reads and opens a tenant straight from KV (the admin API uses this, bypassing caches).
 /// A record still sealed under CONFIG_KEY_PREVIOUS is re-sealed here, on a fresh read, so
 /// `GET /admin/tenants` after a key rotation moves every record to the new key.
-pub async fn load_fresh(kv: &KvStore, keys: &KeyRing, ctx: &ConfigContext<'_>, id: &str) -> Result<Option<Tenant>, LoadError> {
-    let Some(raw) = read_raw(kv, id).await? else { return Ok(None) };
+pub async fn load_fresh(
+    kv: &KvStore,
+    keys: &KeyRing,
+    ctx: &ConfigContext<'_>,
+    id: &str,
+) -> Result<Option<Tenant>, LoadError> {
+    let Some(raw) = read_raw(kv, id).await? else {
+        return Ok(None);
+    };
     let opened = open_record(id, &raw, keys, ctx)?;
     if opened.needs_reseal {
         reseal(kv, keys, &opened.tenant).await;
@@ -86,11 +105,22 @@ pub async fn load_fresh(kv: &KvStore, keys: &KeyRing, ctx: &ConfigContext<'_>, i
 
 /// A tenant for serving members, cached. Never writes: a record read through the edge cache
 /// may be older than the latest admin change.
-pub async fn load(kv: &KvStore, keys: &KeyRing, ctx: &ConfigContext<'_>, id: &str, now_ms: u64) -> Result<Option<Rc<Tenant>>, LoadError> {
+pub async fn load(
+    kv: &KvStore,
+    keys: &KeyRing,
+    ctx: &ConfigContext<'_>,
+    id: &str,
+    now_ms: u64,
+) -> Result<Option<Rc<Tenant>>, LoadError> {
     if let Some(t) = cached(&TENANTS, id, now_ms) {
         return Ok(t);
     }
-    let raw = kv.get(&tenant_key(id)).cache_ttl(KV_CACHE_TTL_SECS).text().await.map_err(|_| LoadError::Kv)?;
+    let raw = kv
+        .get(&tenant_key(id))
+        .cache_ttl(KV_CACHE_TTL_SECS)
+        .text()
+        .await
+        .map_err(|_| LoadError::Kv)?;
     let tenant = match raw {
         None => None,
         Some(raw) => Some(Rc::new(open_record(id, &raw, keys, ctx)?.tenant)),
@@ -109,11 +139,20 @@ async fn reseal(kv: &KvStore, keys: &KeyRing, tenant: &Tenant) {
 }
 
 /// The tenant that owns a custom domain, cached.
-pub async fn owner_of_domain(kv: &KvStore, host: &str, now_ms: u64) -> Result<Option<String>, LoadError> {
+pub async fn owner_of_domain(
+    kv: &KvStore,
+    host: &str,
+    now_ms: u64,
+) -> Result<Option<String>, LoadError> {
     if let Some(owner) = cached(&DOMAINS, host, now_ms) {
         return Ok(owner);
     }
-    let owner = kv.get(&domain_key(host)).cache_ttl(KV_CACHE_TTL_SECS).text().await.map_err(|_| LoadError::Kv)?;
+    let owner = kv
+        .get(&domain_key(host))
+        .cache_ttl(KV_CACHE_TTL_SECS)
+        .text()
+        .await
+        .map_err(|_| LoadError::Kv)?;
     remember_domain(host, owner.clone(), now_ms);
     Ok(owner)
 }
@@ -121,7 +160,9 @@ pub async fn owner_of_domain(kv: &KvStore, host: &str, now_ms: u64) -> Result<Op
 /// The custom domains a stored record lists, read without decrypting anything (for
 /// ownership checks on mappings, which may be stale).
 pub async fn stored_domains(kv: &KvStore, id: &str) -> Result<Vec<String>, LoadError> {
-    let Some(raw) = read_raw(kv, id).await? else { return Ok(Vec::new()) };
+    let Some(raw) = read_raw(kv, id).await? else {
+        return Ok(Vec::new());
+    };
     Ok(serde_json::from_str::<serde_json::Value>(&raw)
         .ok()
         .and_then(|v| serde_json::from_value(v["config"]["custom_domains"].clone()).ok())
