@@ -190,13 +190,17 @@ async fn get(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
 }
 
 async fn read_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
-    let declared = super::body::declared_length(req.headers());
-    super::body::read_capped(req.stream(), declared, MAX_BODY_BYTES)
+    super::body::read_request(req, MAX_BODY_BYTES)
         .await
         .map_err(|e| match e {
             super::body::BodyError::TooLarge => {
                 json_error(413, "body_too_large", "the body is over 64 KiB")
             }
+            super::body::BodyError::LengthRequired => json_error(
+                411,
+                "length_required",
+                "send the body with a Content-Length",
+            ),
             super::body::BodyError::Unreadable => {
                 json_error(400, "unreadable_body", "the body could not be read")
             }

@@ -1,23 +1,46 @@
 //! Reading bodies with a cap: a chunked upload or a hostile IdP cannot make an isolate buffer
 //! more than we are willing to look at.
+//!
+//! Request bodies are judged by their `Content-Length` before the body stream is touched:
+//! abandoning a request body stream half-read makes workerd restart the isolate, so a body
+//! we refuse is never opened, and one without a length is refused (411) rather than streamed.
 
 use futures_util::StreamExt;
-use worker::ByteStream;
+use worker::{ByteStream, Request};
 
 pub enum BodyError {
     TooLarge,
+    LengthRequired,
     Unreadable,
 }
 
-/// Reads at most `cap` bytes; stops (and says so) as soon as the stream goes past it.
-pub async fn read_capped(
-    stream: worker::Result<ByteStream>,
-    declared: Option<usize>,
-    cap: usize,
-) -> Result<Vec<u8>, BodyError> {
-    if declared.is_some_and(|n| n > cap) {
+/// The declared `Content-Length`, if any.
+pub fn declared_length(headers: &worker::Headers) -> Option<usize> {
+    headers
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A request body of at most `cap` bytes, as declared by its `Content-Length`.
+pub async fn read_request(req: &mut Request, cap: usize) -> Result<Vec<u8>, BodyError> {
+    match declared_length(req.headers()) {
+        Some(n) if n > cap => Err(BodyError::TooLarge),
+        Some(0) => Ok(Vec::new()),
+        Some(_) => req.bytes().await.map_err(|_| BodyError::Unreadable),
+        None if req.inner().body().is_none() => Ok(Vec::new()),
+        None => Err(BodyError::LengthRequired),
+    }
+}
+
+/// A response body of at most `cap` bytes: refused on its declared length before reading,
+/// otherwise read as a stream and abandoned as soon as it goes past the cap.
+pub async fn read_response(resp: &mut worker::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if declared_length(resp.headers()).is_some_and(|n| n > cap) {
         return Err(BodyError::TooLarge);
     }
+    let stream: worker::Result<ByteStream> = resp.stream();
     let Ok(mut stream) = stream else {
         return Ok(Vec::new());
     };
@@ -30,13 +53,4 @@ pub async fn read_capped(
         out.extend_from_slice(&chunk);
     }
     Ok(out)
-}
-
-/// The declared `Content-Length`, if any.
-pub fn declared_length(headers: &worker::Headers) -> Option<usize> {
-    headers
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse().ok())
 }

@@ -12,18 +12,21 @@ use crate::core::log::RequestLog;
 use crate::core::pages::Problem;
 use crate::core::tenant_record::Tenant;
 
-use super::body::{declared_length, read_capped, BodyError};
+use super::body::{read_request, BodyError};
 use super::respond::{self, AppError};
 use super::{finish, Ctx};
 
 /// Reads the callback's parameters: the query for GET, the form body for POST.
 async fn read_params(req: &mut Request, ctx: &Ctx<'_>) -> Result<(String, bool), AppError> {
     if req.method() == Method::Post {
-        let declared = declared_length(req.headers());
-        let body = read_capped(req.stream(), declared, MAX_CALLBACK_BYTES)
+        let body = read_request(req, MAX_CALLBACK_BYTES)
             .await
             .map_err(|e| match e {
                 BodyError::TooLarge => AppError::page(Problem::TooLarge, "body_too_large"),
+                BodyError::LengthRequired => AppError::Bare {
+                    status: 411,
+                    code: "length_required",
+                },
                 BodyError::Unreadable => AppError::page(Problem::BadRequest, "unreadable_body"),
             })?;
         Ok((String::from_utf8_lossy(&body).into_owned(), true))

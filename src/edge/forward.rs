@@ -8,16 +8,12 @@ use crate::core::forwarder::{
 };
 use crate::core::log::RequestLog;
 
-use super::body::{declared_length, read_capped};
+use super::body::declared_length;
 use super::respond;
 use super::respond::AppError;
 use super::settings::Settings;
 
-pub async fn handle(
-    mut req: Request,
-    env: &Env,
-    log: &mut RequestLog,
-) -> Result<Response, AppError> {
+pub async fn handle(req: Request, env: &Env, log: &mut RequestLog) -> Result<Response, AppError> {
     let settings = Settings::from_env(env);
     let raw = settings.forward_to.unwrap_or_default();
     let target = match parse_forward_to(&raw, settings.local_dev) {
@@ -58,10 +54,10 @@ pub async fn handle(
                     ))
                 }
                 Method::Post => {
-                    let declared = declared_length(req.headers());
-                    let too_big = read_capped(req.stream(), declared, MAX_CALLBACK_BYTES)
-                        .await
-                        .is_err();
+                    // The body is never read: the 307 makes the browser post it again to the
+                    // hosted worker, which applies its own limits. Only its declared size counts.
+                    let too_big =
+                        declared_length(req.headers()).is_some_and(|n| n > MAX_CALLBACK_BYTES);
                     if too_big {
                         return Err(AppError::Bare {
                             status: 413,

@@ -52,18 +52,14 @@ async fn load(kv: &KvStore, issuer: &str) -> IssuerEntry {
     if let Some(e) = memory(issuer) {
         return e;
     }
-    let mut entry: IssuerEntry = kv
+    let entry: IssuerEntry = kv
         .get(&kv_key(issuer))
         .json()
         .await
         .ok()
         .flatten()
         .unwrap_or_default();
-    entry.jwks = entry
-        .jwks_raw
-        .as_deref()
-        .and_then(|raw| Jwks::parse(raw.as_bytes()).ok())
-        .map(Rc::new);
+    // The JWKS is parsed when a token is verified, not here: `/login/sso` needs discovery only.
     remember(issuer, entry.clone());
     entry
 }
@@ -173,10 +169,27 @@ pub async fn jwks(
     now: u64,
 ) -> Result<Rc<Jwks>, JwksFetchError> {
     let entry = load(kv, issuer).await;
-    match entry.jwks {
-        Some(jwks) if entry.jwks_expires > now => Ok(jwks),
-        _ => refresh_jwks(kv, issuer, meta, now, false).await,
+    if entry.jwks_expires > now {
+        if let Some(jwks) = entry.jwks.clone() {
+            return Ok(jwks);
+        }
+        if let Some(jwks) = entry
+            .jwks_raw
+            .as_deref()
+            .and_then(|raw| Jwks::parse(raw.as_bytes()).ok())
+        {
+            let jwks = Rc::new(jwks);
+            remember(
+                issuer,
+                IssuerEntry {
+                    jwks: Some(jwks.clone()),
+                    ..entry
+                },
+            );
+            return Ok(jwks);
+        }
     }
+    refresh_jwks(kv, issuer, meta, now, false).await
 }
 
 /// A refetch after an unknown `kid`: `None` when one already happened in the last 30 s.

@@ -9,7 +9,7 @@ use worker::{
     RequestRedirect,
 };
 
-use super::body::{read_capped, BodyError};
+use super::body::{read_response, BodyError};
 use crate::core::http::{FetchFailure, InboundResponse, Method, OutboundRequest};
 
 /// Largest response body read from any outbound request.
@@ -28,14 +28,10 @@ pub async fn send(req: &OutboundRequest) -> Result<InboundResponse, FetchFailure
         let headers: Vec<(String, String)> = resp.headers().entries().collect();
         // An oversized body is read no further and handed on empty: every parser then
         // refuses it as "not JSON", and no IdP or receiver can fill the isolate's memory.
-        let declared = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.trim().parse().ok());
-        let body = match read_capped(resp.stream(), declared, MAX_BODY_BYTES).await {
+        let body = match read_response(&mut resp, MAX_BODY_BYTES).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => Vec::new(),
-            Err(BodyError::Unreadable) => return Err(FetchFailure::Unreachable),
+            Err(_) => return Err(FetchFailure::Unreachable),
         };
         Ok(InboundResponse {
             status,
