@@ -128,7 +128,12 @@ describe('invalid FORWARD_TO', () => {
       assert.equal(r.status, 503, `${path} → ${r.status}`);
       assert.ok(!r.headers.location, 'no redirect');
     }
-    const lines = broken.logLines();
+    // Log lines reach wrangler's stdout asynchronously, after the response: wait for them.
+    let lines = broken.logLines();
+    for (let waited = 0; lines.length < 3 && waited < 5_000; waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      lines = broken.logLines();
+    }
     assert.ok(lines.length >= 3, 'one log line per request');
     for (const l of lines) assert.match(`${l.error ?? ''} ${l.detail ?? ''}`, /forward_to/i, `the log line says FORWARD_TO is wrong: ${JSON.stringify(l)}`);
   });
