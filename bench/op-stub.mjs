@@ -8,7 +8,7 @@
 // that for a tenant whose `check` costs exactly one subrequest.
 
 import crypto from 'node:crypto';
-import http from 'node:http';
+import { listen } from '../tests/support/http.mjs';
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 
@@ -147,7 +147,7 @@ export async function startOpStub({ clients, serverId = 'default', user } = {}) 
     send(res, 200, body, { 'content-type': 'application/json', 'cache-control': 'no-store', pragma: 'no-cache' });
   }
 
-  const server = http.createServer((req, res) => {
+  const handler = (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     const p = url.pathname;
     if (req.method === 'GET' && p === `${base}/.well-known/openid-configuration`) {
@@ -172,18 +172,10 @@ export async function startOpStub({ clients, serverId = 'default', user } = {}) 
     }
     counts.notFound += 1;
     return send(res, 404, '{"error":"not_found"}', { 'content-type': 'application/json' });
-  });
-  server.keepAliveTimeout = 30_000;
-  const sockets = new Set();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  port = server.address().port;
+  };
+  const listening = await listen(handler);
+  listening.server.keepAliveTimeout = 30_000;
+  port = listening.port;
   const origin = `http://127.0.0.1:${port}`;
   issuer = `${origin}${base}`;
   discovery = JSON.stringify({
@@ -214,10 +206,6 @@ export async function startOpStub({ clients, serverId = 'default', user } = {}) 
     /** okta_domain / authorization_server_id for a tenant config (serverId other than ours → 404 discovery). */
     tenantFields: (id = serverId) => ({ okta_domain: `127.0.0.1:${port}`, authorization_server_id: id }),
     snapshot: () => ({ ...counts }),
-    close: () =>
-      new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: listening.close,
   };
 }

@@ -91,14 +91,9 @@ pub async fn handle(
     let _ = kv.delete(&key).await;
 
     // 2–4. Browser binding, IdP error, RFC 9207 `iss`.
-    let cookie_header = req.headers().get("cookie").ok().flatten();
-    let browser = cookies::read(
-        cookie_header.as_deref(),
-        cookies::BROWSER,
-        ctx.settings.local_dev,
-    );
+    let browser = ctx.cookie(&req, cookies::BROWSER);
     let issuer = tenant.config.issuer(ctx.settings.local_dev);
-    let code = check_callback(&params, &pending, browser, &issuer)
+    let code = check_callback(&params, &pending, browser.as_deref(), &issuer)
         .map_err(refusal)?
         .to_string();
     finish::finish(ctx, &kv, &tenant, pending, &issuer, &code, log).await

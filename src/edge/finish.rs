@@ -199,11 +199,11 @@ async fn create_session(
         serde_json::to_string(&session).map_err(|_| misconfigured("session serialization"))?;
     let put = kv
         .put(&format!("session:{sid}"), body)
-        .map_err(|_| super::login::kv_failed())?;
+        .map_err(|_| super::storage_unavailable())?;
     put.expiration_ttl(ttl)
         .execute()
         .await
-        .map_err(|_| super::login::kv_failed())?;
+        .map_err(|_| super::storage_unavailable())?;
     Ok(cookies::session_cookie(&sid, ttl, ctx.settings.local_dev))
 }
 

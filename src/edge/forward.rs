@@ -1,7 +1,7 @@
 //! Forwarder mode (`FORWARD_TO` set): relays the IdP's callback to the hosted tenant endpoint,
 //! every parameter carried and re-encoded; nothing is ever reflected into a page.
 
-use worker::{Env, Method, Request, Response};
+use worker::{Method, Request, Response};
 
 use crate::core::forwarder::{
     forward_location, parse_forward_to, post_location, MAX_CALLBACK_BYTES,
@@ -13,8 +13,11 @@ use super::respond;
 use super::respond::AppError;
 use super::settings::Settings;
 
-pub async fn handle(req: Request, env: &Env, log: &mut RequestLog) -> Result<Response, AppError> {
-    let settings = Settings::from_env(env);
+pub async fn handle(
+    req: Request,
+    settings: Settings,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
     let raw = settings.forward_to.unwrap_or_default();
     let target = match parse_forward_to(&raw, settings.local_dev) {
         Ok(t) => t,

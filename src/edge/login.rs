@@ -84,15 +84,10 @@ pub async fn start(
             .with_detail(e.to_string())
             .start_again("/login")
     })?;
-    let cookie_header = req.headers().get("cookie").ok().flatten();
-    let browser = cookies::read(
-        cookie_header.as_deref(),
-        cookies::BROWSER,
-        ctx.settings.local_dev,
-    )
-    .filter(|v| v.len() == 43)
-    .map(str::to_string)
-    .unwrap_or_else(rand::token);
+    let browser = ctx
+        .cookie(req, cookies::BROWSER)
+        .filter(|v| v.len() == 43)
+        .unwrap_or_else(rand::token);
     let request = LoginRequest {
         return_to: return_to(ctx),
         portal_state: query_param(ctx, "portal_state")
@@ -132,11 +127,11 @@ pub async fn start(
         .map_err(|_| AppError::page(Problem::BadRequest, "serialize"))?;
     let put = kv
         .put(&format!("pending:{}", pending.state.secret()), body)
-        .map_err(|_| kv_failed())?;
+        .map_err(|_| super::storage_unavailable())?;
     put.expiration_ttl(PENDING_LOGIN_TTL_SECS)
         .execute()
         .await
-        .map_err(|_| kv_failed())?;
+        .map_err(|_| super::storage_unavailable())?;
     log.outcome = "redirect_to_idp";
     Ok(respond::redirect(
         302,
@@ -146,8 +141,4 @@ pub async fn start(
             cookies::browser_cookie(&browser, ctx.settings.local_dev),
         )],
     ))
-}
-
-pub fn kv_failed() -> AppError {
-    super::storage_unavailable()
 }

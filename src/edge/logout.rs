@@ -24,8 +24,7 @@ pub async fn start(
     let kv = ctx.kv()?;
     let local_dev = ctx.settings.local_dev;
     let clear = ("set-cookie", cookies::clear_session_cookie(local_dev));
-    let header = req.headers().get("cookie").ok().flatten();
-    let sid = cookies::read(header.as_deref(), cookies::SESSION, local_dev).map(str::to_string);
+    let sid = ctx.cookie(req, cookies::SESSION);
     let session: Option<Session> = match &sid {
         Some(sid) => kv
             .get(&format!("session:{sid}"))

@@ -23,6 +23,7 @@ use std::rc::Rc;
 use worker::{event, Context, Env, Method, Request, Response};
 
 use crate::core::config::ConfigContext;
+use crate::core::cookies;
 use crate::core::log::RequestLog;
 use crate::core::pages::Problem;
 use crate::core::tenant::{classify_host, HostKind};
@@ -61,6 +62,13 @@ impl Ctx<'_> {
             .map_err(|_| misconfigured("the KV binding is missing"))
     }
 
+    /// A cookie of this request by its base name (the `__Host-` prefix applied outside
+    /// local dev).
+    pub fn cookie(&self, req: &Request, base: &str) -> Option<String> {
+        let header = req.headers().get("cookie").ok().flatten();
+        cookies::read(header.as_deref(), base, self.settings.local_dev).map(str::to_string)
+    }
+
     /// The tenant origin used as the handoff assertion's `iss`: `{scheme}://{tenant}.{BASE_DOMAIN}[:port]`.
     pub fn tenant_origin(&self, tenant: &str) -> String {
         let port = self.url.port().map(|p| format!(":{p}")).unwrap_or_default();
@@ -91,10 +99,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     };
     let result = if !rand::healthy() {
         Err(misconfigured("crypto.getRandomValues failed"))
-    } else if Settings::from_env(&env).forward_to.is_some() {
-        forward::handle(req, &env, &mut log).await
     } else {
-        route(req, &env, now_ms, &mut log).await
+        let settings = Settings::from_env(&env);
+        if settings.forward_to.is_some() {
+            forward::handle(req, settings, &mut log).await
+        } else {
+            route(req, &env, settings, now_ms, &mut log).await
+        }
     };
     let resp = match result {
         Ok(resp) => resp,
@@ -123,35 +134,32 @@ async fn queue(
     Ok(())
 }
 
-/// Refuses a method outside `allowed` with 405 and an `Allow` header.
+/// Refuses a method outside `allowed` with 405 and an `Allow` header; HEAD counts as GET.
 pub fn allow(req: &Request, allowed: &[Method]) -> Result<(), AppError> {
-    let m = req.method();
-    let ok = allowed.contains(&m) || (m == Method::Head && allowed.contains(&Method::Get));
-    if ok {
-        Ok(())
-    } else {
-        let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
-        Err(AppError::MethodNotAllowed {
-            allow: names.join(", "),
-        })
-    }
+    check_method(req, allowed, true)
 }
 
 /// Like `allow`, but HEAD is not taken as GET: for routes with side effects.
 pub fn allow_exact(req: &Request, allowed: &[Method]) -> Result<(), AppError> {
-    if allowed.contains(&req.method()) {
-        Ok(())
-    } else {
-        let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
-        Err(AppError::MethodNotAllowed {
-            allow: names.join(", "),
-        })
+    check_method(req, allowed, false)
+}
+
+fn check_method(req: &Request, allowed: &[Method], head_as_get: bool) -> Result<(), AppError> {
+    let m = req.method();
+    if allowed.contains(&m) || (head_as_get && m == Method::Head && allowed.contains(&Method::Get))
+    {
+        return Ok(());
     }
+    let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
+    Err(AppError::MethodNotAllowed {
+        allow: names.join(", "),
+    })
 }
 
 async fn route(
     req: Request,
     env: &Env,
+    settings: Settings,
     now_ms: u64,
     log: &mut RequestLog,
 ) -> Result<Response, AppError> {
@@ -163,7 +171,7 @@ async fn route(
     }
     let ctx = Ctx {
         env,
-        settings: Settings::from_env(env),
+        settings,
         origin: url.origin().ascii_serialization(),
         url: url.clone(),
         now_ms,

@@ -115,18 +115,22 @@ pub async fn load(
     if let Some(t) = cached(&TENANTS, id, now_ms) {
         return Ok(t);
     }
-    let raw = kv
-        .get(&tenant_key(id))
-        .cache_ttl(KV_CACHE_TTL_SECS)
-        .text()
-        .await
-        .map_err(|_| LoadError::Kv)?;
+    let raw = read_edge_cached(kv, &tenant_key(id)).await?;
     let tenant = match raw {
         None => None,
         Some(raw) => Some(Rc::new(open_record(id, &raw, keys, ctx)?.tenant)),
     };
     remember(id, tenant.clone(), now_ms);
     Ok(tenant)
+}
+
+/// A member-path read: through KV's 30 s edge cache, errors kept apart from "absent".
+async fn read_edge_cached(kv: &KvStore, key: &str) -> Result<Option<String>, LoadError> {
+    kv.get(key)
+        .cache_ttl(KV_CACHE_TTL_SECS)
+        .text()
+        .await
+        .map_err(|_| LoadError::Kv)
 }
 
 async fn reseal(kv: &KvStore, keys: &KeyRing, tenant: &Tenant) {
@@ -147,12 +151,7 @@ pub async fn owner_of_domain(
     if let Some(owner) = cached(&DOMAINS, host, now_ms) {
         return Ok(owner);
     }
-    let owner = kv
-        .get(&domain_key(host))
-        .cache_ttl(KV_CACHE_TTL_SECS)
-        .text()
-        .await
-        .map_err(|_| LoadError::Kv)?;
+    let owner = read_edge_cached(kv, &domain_key(host)).await?;
     remember_domain(host, owner.clone(), now_ms);
     Ok(owner)
 }
