@@ -66,12 +66,12 @@ function toDotenv(secrets) {
 
 /**
  * A temp dir for the whole benchmark: the staged worker (wrangler.toml + build/), the
- * secrets file and one KV persistence dir per run. Returns { dir, workerDir, envFile, secrets, wasmPath }.
+ * secrets file and one KV persistence dir per run; `buildDir` (default build/) is the built
+ * worker copied in. Returns { dir, workerDir, envFile, secrets, wasmPath }.
  */
-export function stage() {
-  const buildDir = path.join(REPO_ROOT, 'build');
+export function stage(buildDir = path.join(REPO_ROOT, 'build')) {
   if (!fs.existsSync(path.join(buildDir, 'worker', 'shim.mjs')) || !fs.existsSync(path.join(buildDir, 'index_bg.wasm'))) {
-    throw new Error('build/ has no built worker (build/worker/shim.mjs, build/index_bg.wasm): build it first (bash scripts/build-worker.sh, or one `npx wrangler dev` / `npx wrangler build`)');
+    throw new Error(`${buildDir} has no built worker (worker/shim.mjs, index_bg.wasm): build it first (bash scripts/build-worker.sh, or one \`npx wrangler dev\` / \`npx wrangler build\`)`);
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portal-sso-bench-'));
   const workerDir = path.join(dir, 'worker');

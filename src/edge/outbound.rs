@@ -1,13 +1,16 @@
 //! The one place that sends outbound HTTP: redirects never followed, a time limit on the whole
 //! exchange, bodies read up to a cap. Discovery, JWKS, token, userinfo and webhook all pass here.
+//!
+//! Written against `web_sys` rather than `worker::Fetch`: one runtime timer
+//! (`AbortSignal.timeout`) bounds the exchange body included, a body of declared length is
+//! read in one `arrayBuffer()`, and only the response headers the core reads are copied —
+//! each a JavaScript crossing fewer per request than a Rust-side timer, a stream reader and
+//! every header.
 
-use std::time::Duration;
-
-use futures_util::future::{select, Either};
-use worker::{
-    AbortController, Delay, Fetch, Headers, Method as WMethod, Request, RequestInit,
-    RequestRedirect,
-};
+use js_sys::Uint8Array;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Headers, Request, RequestInit, RequestRedirect, Response};
 
 use super::body::{read_response, BodyError};
 use crate::core::http::{FetchFailure, InboundResponse, Method, OutboundRequest};
@@ -15,55 +18,95 @@ use crate::core::http::{FetchFailure, InboundResponse, Method, OutboundRequest};
 /// Largest response body read from any outbound request.
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// The response headers anything in the core reads (`InboundResponse::header`): IdP metadata
+/// caching and a webhook receiver's back-off. Others are not copied out of the runtime.
+const KEPT_HEADERS: [&str; 2] = ["cache-control", "retry-after"];
+
 pub async fn send(req: &OutboundRequest) -> Result<InboundResponse, FetchFailure> {
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let exchange = async {
-        let request = build(req).map_err(|_| FetchFailure::Unreachable)?;
-        let mut resp = Fetch::Request(request)
-            .send_with_signal(&signal)
-            .await
-            .map_err(|_| FetchFailure::Unreachable)?;
-        let status = resp.status_code();
-        let headers: Vec<(String, String)> = resp.headers().entries().collect();
-        // An oversized body is read no further and handed on empty: every parser then
-        // refuses it as "not JSON", and no IdP or receiver can fill the isolate's memory.
-        let body = match read_response(&mut resp, MAX_BODY_BYTES).await {
-            Ok(body) => body,
-            Err(BodyError::TooLarge) => Vec::new(),
-            Err(_) => return Err(FetchFailure::Unreachable),
-        };
-        Ok(InboundResponse {
-            status,
-            headers,
-            body,
-        })
-    };
-    let timer = Delay::from(Duration::from_millis(u64::from(req.timeout_ms)));
-    futures_util::pin_mut!(exchange);
-    match select(exchange, timer).await {
-        Either::Left((result, _)) => result,
-        Either::Right(((), _)) => {
-            controller.abort();
-            Err(FetchFailure::Timeout)
-        }
+    // The runtime aborts the fetch — or the body mid-read — when the time is up; whatever
+    // then fails, fails because of the timer.
+    let signal = AbortSignal::timeout_with_u32(req.timeout_ms);
+    match exchange(req, &signal).await {
+        Err(_) if signal.aborted() => Err(FetchFailure::Timeout),
+        other => other,
     }
 }
 
-fn build(req: &OutboundRequest) -> worker::Result<Request> {
-    let headers = Headers::new();
+async fn exchange(
+    req: &OutboundRequest,
+    signal: &AbortSignal,
+) -> Result<InboundResponse, FetchFailure> {
+    let unreachable = |_: JsValue| FetchFailure::Unreachable;
+    let request = build(req, signal).map_err(unreachable)?;
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let resp: Response = JsFuture::from(global.fetch_with_request(&request))
+        .await
+        .map_err(unreachable)?
+        .dyn_into()
+        .map_err(unreachable)?;
+    let status = resp.status();
+    let headers = copy_headers(&resp.headers());
+    // An oversized body is read no further and handed on empty: every parser then refuses it
+    // as "not JSON", and no IdP or receiver can fill the isolate's memory.
+    let body = match read_body(resp).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => Vec::new(),
+        Err(_) => return Err(FetchFailure::Unreachable),
+    };
+    Ok(InboundResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn copy_headers(headers: &Headers) -> Vec<(String, String)> {
+    KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(name).ok().flatten()?;
+            Some((name.to_string(), value))
+        })
+        .collect()
+}
+
+/// A body with a declared length within the cap is read in one go; one over it is never
+/// read; one without a length (chunked) is streamed and dropped as soon as it passes the cap.
+async fn read_body(resp: Response) -> Result<Vec<u8>, BodyError> {
+    let declared = resp
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES => Err(BodyError::TooLarge),
+        Some(_) => {
+            let promise = resp.array_buffer().map_err(|_| BodyError::Unreadable)?;
+            let buffer = JsFuture::from(promise)
+                .await
+                .map_err(|_| BodyError::Unreadable)?;
+            Ok(Uint8Array::new(&buffer).to_vec())
+        }
+        None => read_response(&mut worker::Response::from(resp), MAX_BODY_BYTES).await,
+    }
+}
+
+fn build(req: &OutboundRequest, signal: &AbortSignal) -> Result<Request, JsValue> {
+    let headers = Headers::new()?;
     for (k, v) in &req.headers {
         headers.set(k, v)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(match req.method {
-        Method::Get => WMethod::Get,
-        Method::Post => WMethod::Post,
-    })
-    .with_headers(headers)
-    .with_redirect(RequestRedirect::Manual);
+    let init = RequestInit::new();
+    init.set_method(match req.method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+    });
+    init.set_headers(&headers);
+    init.set_redirect(RequestRedirect::Manual);
+    init.set_signal(Some(signal));
     if let Some(body) = &req.body {
-        init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+        init.set_body(&Uint8Array::from(body.as_slice()));
     }
-    Request::new_with_init(&req.url, &init)
+    Request::new_with_str_and_init(&req.url, &init)
 }

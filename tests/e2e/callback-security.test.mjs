@@ -144,6 +144,14 @@ describe('token endpoint failures', () => {
     assert.ok(took >= 9_000 && took < 14_000, `gave up after ${took} ms`);
   });
 
+  test('a token endpoint that sends its headers and then stalls its body → 504 within the same 10 s', { timeout: 60_000 }, async () => {
+    const { as } = await scenario('t-slow-body', { token: 'slow-body', slowMs: 14_000 });
+    const t0 = Date.now();
+    await expectRefused('t-slow-body', 504, /try again/i, { as });
+    const took = Date.now() - t0;
+    assert.ok(took >= 9_000 && took < 14_000, `gave up after ${took} ms`);
+  });
+
   test('the token request itself: authorization_code grant, same redirect_uri, PKCE verifier, form-encoded Basic credentials', async () => {
     const { as, tenant } = await scenario('t-shape');
     await expectAccepted('t-shape');

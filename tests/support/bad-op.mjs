@@ -324,6 +324,21 @@ export async function startBadOp() {
           return undefined;
         case 'invalid_grant':
           return json(res, 400, { error: 'invalid_grant', error_description: 'The authorization code is invalid or has expired.' });
+        case 'slow-body': {
+          // Headers and half the body at once, the rest never (until the worker hangs up).
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '64' });
+          res.write('{"token_type":"Bearer","id_token":"');
+          await new Promise((r) => {
+            const t = setTimeout(r, o.slowMs);
+            slowTimers.add(t);
+            res.on('close', () => {
+              clearTimeout(t);
+              r();
+            });
+          });
+          if (!res.destroyed) res.destroy();
+          return undefined;
+        }
         case 'slow':
           await new Promise((r) => {
             const t = setTimeout(r, o.slowMs);

@@ -1,0 +1,129 @@
+// A/B: which of two builds of the worker costs less CPU per login, on this machine, now.
+//
+//   node bench/ab.mjs --a DIR --b DIR [--logins 100] [--rounds 8] [--concurrency 8]
+//
+// DIR is a built worker (a copy of build/ from `bash scripts/build-worker.sh`). Both run at the
+// same time under their own `wrangler dev`, against one OpenID Provider stub, and take turns:
+// each round measures `--logins` complete logins on A, then on B (the order alternates), with
+// the CPU of each worker's workerd process read from the scheduler clock around its own batch.
+// Taking turns cancels the drift of a shared machine that makes two separate `bench/run.mjs`
+// runs disagree by more than the change being measured. It reports CPU per login of each
+// (median over rounds), the paired difference B − A per round and its median, and whether
+// every round agrees on the sign. Relative figures only: the floor arithmetic is run.mjs's.
+
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { CookieJar, freePort, request } from '../tests/support/http.mjs';
+import { startOpStub } from './op-stub.mjs';
+import { mainThreadCpuMs, schedCpuMs } from './proc.mjs';
+import { fmt, percentile } from './stats.mjs';
+import { killAllSync, stage, startWrangler, unstage } from './wrangler.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+if (!opt('--a') || !opt('--b')) {
+  console.error('usage: node bench/ab.mjs --a BUILD_DIR --b BUILD_DIR [--logins 100] [--rounds 8] [--concurrency 8]');
+  process.exit(2);
+}
+const N = Number(opt('--logins', 100));
+const ROUNDS = Number(opt('--rounds', 8));
+const C = Number(opt('--concurrency', 8));
+const SETTLE_MS = 250;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+process.on('SIGINT', () => {
+  killAllSync();
+  process.exit(130);
+});
+
+async function pool(n, c, task) {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(c, n) }, async () => {
+    while (next < n) {
+      next += 1;
+      await task();
+    }
+  }));
+}
+
+async function login(env) {
+  const jar = new CookieJar();
+  const start = await request(`${env.tenantOrigin}/login/sso`, { jar });
+  if (start.status !== 302) throw new Error(`${env.label}: /login/sso → ${start.status} ${start.body.slice(0, 200)}`);
+  const authz = await request(start.location);
+  const cb = await request(authz.location, { jar });
+  if (cb.status !== 200 || !cb.body.includes('name="assertion"')) throw new Error(`${env.label}: callback → ${cb.status} ${cb.body.slice(0, 200)}`);
+}
+
+async function instance(label, buildDir, op, client) {
+  const staged = stage(path.resolve(buildDir));
+  const port = await freePort();
+  const w = await startWrangler({ staged, port, inspectorPort: await freePort(), persistTo: path.join(staged.dir, 'state') });
+  const env = { label, staged, w, pid: w.pids.worker, apex: `http://localhost:${port}`, tenantOrigin: `http://acme.localhost:${port}` };
+  for (let i = 0; i < 150; i += 1) {
+    try {
+      if ((await request(`${env.apex}/healthz`)).status === 200) break;
+    } catch {
+      /* not yet */
+    }
+    await sleep(200);
+  }
+  const body = {
+    enabled: true, ...op.tenantFields(), idp_id: null, client_id: client.client_id, client_secret: client.client_secret,
+    token_endpoint_auth_method: 'client_secret_basic', provision_new_users: false, password_login_disabled: false,
+    allow_unverified_email: false, portal_url: `http://127.0.0.1:${op.port}`, handoff_path: '/sso/assertion',
+    provisioning_webhook_url: null, custom_domains: [], redirect_uri: null, post_logout_redirect_uri: null,
+  };
+  const put = await request(`${env.apex}/admin/tenants/acme`, { method: 'PUT', body, headers: { authorization: `Bearer ${staged.secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
+  if (put.status !== 201) throw new Error(`${label}: PUT tenant → ${put.status} ${put.body}`);
+  return env;
+}
+
+async function batch(env) {
+  const s0 = schedCpuMs(env.pid);
+  const m0 = mainThreadCpuMs(env.pid);
+  await pool(N, C, () => login(env));
+  await sleep(SETTLE_MS);
+  return { all: (schedCpuMs(env.pid) - s0) / N, main: (mainThreadCpuMs(env.pid) - m0) / N };
+}
+
+async function main() {
+  const client = { client_id: `ab-${crypto.randomBytes(4).toString('hex')}`, client_secret: crypto.randomBytes(24).toString('base64url') };
+  const op = await startOpStub({ clients: [client] });
+  const envs = [];
+  try {
+    envs.push(await instance('A', opt('--a'), op, client));
+    envs.push(await instance('B', opt('--b'), op, client));
+    for (const env of envs) await pool(Math.max(4 * C, 40), C, () => login(env)); // warm-up
+    const rows = [];
+    for (let r = 0; r < ROUNDS; r += 1) {
+      const order = r % 2 === 0 ? envs : [...envs].reverse();
+      const row = {};
+      for (const env of order) row[env.label] = await batch(env);
+      rows.push(row);
+      console.error(`round ${r + 1}: A ${fmt(row.A.all, 3)} (main ${fmt(row.A.main, 3)}) · B ${fmt(row.B.all, 3)} (main ${fmt(row.B.main, 3)}) ms CPU/login`);
+    }
+    const med = (f) => percentile(rows.map(f), 50);
+    const diffs = rows.map((x) => x.B.all - x.A.all);
+    const diffsMain = rows.map((x) => x.B.main - x.A.main);
+    const agree = diffs.every((d) => d < 0) ? 'B lower in every round' : diffs.every((d) => d > 0) ? 'B higher in every round' : 'rounds disagree on the sign';
+    console.log(`A: ${opt('--a')}\nB: ${opt('--b')}\n${ROUNDS} rounds × ${N} logins at concurrency ${C}, workerd CPU per login (ms), median over rounds:`);
+    console.log(`  A ${fmt(med((x) => x.A.all), 3)} (main thread ${fmt(med((x) => x.A.main), 3)})`);
+    console.log(`  B ${fmt(med((x) => x.B.all), 3)} (main thread ${fmt(med((x) => x.B.main), 3)})`);
+    console.log(`  B − A per round: median ${fmt(percentile(diffs, 50), 3)} (min ${fmt(Math.min(...diffs), 3)}, max ${fmt(Math.max(...diffs), 3)}); main thread median ${fmt(percentile(diffsMain, 50), 3)}; ${agree}`);
+  } finally {
+    for (const env of envs) {
+      await env.w.stop();
+      unstage(env.staged);
+    }
+    await op.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(e.stack ?? e.message);
+  killAllSync();
+  process.exit(1);
+});
