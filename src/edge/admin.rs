@@ -1,7 +1,7 @@
 //! The admin API on the apex host (SPEC "Admin API"): JSON in and out, bearer token compared
 //! in constant time, nothing stored unless the whole request is valid.
 
-use worker::kv::KvStore;
+use super::kv::Kv;
 use worker::{Method, Request, Response};
 
 use crate::core::config::{ConfigErrors, FieldError, RawTenantConfig, TenantConfig};
@@ -64,10 +64,9 @@ fn kv_down() -> AppError {
     )
 }
 
-fn kv(ctx: &Ctx<'_>) -> Result<KvStore, AppError> {
-    ctx.env
-        .kv("KV")
-        .map_err(|_| json_error(503, "misconfigured", "the KV binding is missing"))
+fn kv(ctx: &Ctx<'_>) -> Result<Kv, AppError> {
+    Kv::from_env(ctx.env)
+        .ok_or_else(|| json_error(503, "misconfigured", "the KV binding is missing"))
 }
 
 fn keyring(ctx: &Ctx<'_>) -> Result<std::rc::Rc<KeyRing>, AppError> {
@@ -126,7 +125,7 @@ pub async fn handle(
 
 pub async fn existing(
     ctx: &Ctx<'_>,
-    kv: &KvStore,
+    kv: &Kv,
     keys: &KeyRing,
     id: &TenantId,
 ) -> Result<Option<Tenant>, AppError> {
@@ -152,16 +151,12 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, AppError> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut req = kv.list().prefix("tenant:".to_string());
-        if let Some(c) = cursor.take() {
-            req = req.cursor(c);
-        }
-        let page = req
-            .execute()
+        let page = kv
+            .list("tenant:", cursor.as_deref())
             .await
             .map_err(|_| json_error(503, "kv_unavailable", "KV list failed"))?;
-        for key in &page.keys {
-            let id = key.name.trim_start_matches("tenant:");
+        for name in &page.names {
+            let id = name.trim_start_matches("tenant:");
             match tenants::load_fresh(&kv, &keys, &ctx.config_context(), id).await {
                 Ok(Some(t)) => out.push(t.public_json()),
                 Ok(None) => {}
@@ -172,9 +167,9 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, AppError> {
                     .push(serde_json::json!({ "id": id, "error": "stored tenant cannot be read" })),
             }
         }
-        match page.cursor {
-            Some(c) if !page.list_complete => cursor = Some(c),
-            _ => break,
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
         }
     }
     Ok(respond::json(200, &serde_json::json!({ "tenants": out })))
@@ -297,9 +292,9 @@ async fn put(
 }
 
 /// Removes domain mappings that still point at this tenant (never another tenant's).
-async fn release_domains(ctx: &Ctx<'_>, kv: &KvStore, id: &TenantId, domains: &[String]) {
+async fn release_domains(ctx: &Ctx<'_>, kv: &Kv, id: &TenantId, domains: &[String]) {
     for d in domains {
-        let owner = kv.get(&tenants::domain_key(d)).text().await.ok().flatten();
+        let owner = kv.get_text(&tenants::domain_key(d)).await.ok().flatten();
         if owner.as_deref() == Some(id.as_str()) {
             let _ = kv.delete(&tenants::domain_key(d)).await;
             tenants::remember_domain(d, None, ctx.now_ms);
@@ -307,12 +302,11 @@ async fn release_domains(ctx: &Ctx<'_>, kv: &KvStore, id: &TenantId, domains: &[
     }
 }
 
-async fn check_domains(kv: &KvStore, id: &TenantId, domains: &[String]) -> Result<(), AppError> {
+async fn check_domains(kv: &Kv, id: &TenantId, domains: &[String]) -> Result<(), AppError> {
     let mut conflicts = Vec::new();
     for (i, d) in domains.iter().enumerate() {
         let owner = kv
-            .get(&tenants::domain_key(d))
-            .text()
+            .get_text(&tenants::domain_key(d))
             .await
             .map_err(|_| kv_down())?;
         let Some(owner) = owner.filter(|o| o != id.as_str()) else {
@@ -337,21 +331,13 @@ async fn check_domains(kv: &KvStore, id: &TenantId, domains: &[String]) -> Resul
     }
 }
 
-async fn put_text(kv: &KvStore, key: &str, value: &str) -> Result<(), AppError> {
-    let put = kv
-        .put(key, value)
-        .map_err(|_| json_error(503, "kv_unavailable", "KV write failed"))?;
-    put.execute()
+async fn put_text(kv: &Kv, key: &str, value: &str) -> Result<(), AppError> {
+    kv.put(key, value, None)
         .await
         .map_err(|_| json_error(503, "kv_unavailable", "KV write failed"))
 }
 
-async fn save(
-    ctx: &Ctx<'_>,
-    kv: &KvStore,
-    keys: &KeyRing,
-    tenant: &Tenant,
-) -> Result<(), AppError> {
+async fn save(ctx: &Ctx<'_>, kv: &Kv, keys: &KeyRing, tenant: &Tenant) -> Result<(), AppError> {
     let record = tenant.seal(keys, &mut || rand::bytes());
     let raw = serde_json::to_string(&record)
         .map_err(|_| json_error(500, "serialize", "could not store the tenant"))?;

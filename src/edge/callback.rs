@@ -65,11 +65,11 @@ pub async fn handle(
         .filter(|s| s.len() <= 128)
         .ok_or_else(|| expired(on_apex))?;
     let key = format!("pending:{state}");
-    let pending: PendingLogin = match kv.get(&key).json::<PendingLogin>().await {
+    // A value that does not parse reads as absent: expired, like a missing one.
+    let pending: PendingLogin = match kv.get_json::<PendingLogin>(&key).await {
         // The KV TTL is the main bound; `created_at` guards against a TTL that lingers.
         Ok(Some(p)) if ctx.now() <= p.created_at + PENDING_LOGIN_TTL_SECS => p,
         Ok(_) => return Err(expired(on_apex)),
-        Err(worker::KvError::Serialization(_)) => return Err(expired(on_apex)),
         Err(_) => return Err(super::storage_unavailable()),
     };
     log.tenant = Some(pending.tenant.clone());

@@ -1,7 +1,6 @@
 //! Callback steps 5–9: code exchange, ID token verification, member identity, provisioning,
 //! session and handoff.
 
-use worker::kv::KvStore;
 use worker::Response;
 
 use crate::core::authorize::PendingLogin;
@@ -19,13 +18,14 @@ use crate::core::token::{
     TokenRequest, TokenResponse, UserinfoError,
 };
 
+use super::kv::Kv;
 use super::respond::{self, AppError};
 use super::webcrypto::WebCryptoVerifier;
 use super::{idp, misconfigured, outbound, provision, rand, settings, Ctx};
 
 pub async fn finish(
     ctx: &Ctx<'_>,
-    kv: &KvStore,
+    kv: &Kv,
     tenant: &Tenant,
     pending: PendingLogin,
     issuer: &str,
@@ -91,7 +91,7 @@ async fn exchange(
 
 async fn verify(
     ctx: &Ctx<'_>,
-    kv: &KvStore,
+    kv: &Kv,
     tenant: &Tenant,
     issuer: &str,
     meta: &ProviderMetadata,
@@ -177,7 +177,7 @@ async fn identify(
 
 async fn create_session(
     ctx: &Ctx<'_>,
-    kv: &KvStore,
+    kv: &Kv,
     tenant: &Tenant,
     tokens: &TokenResponse,
     t: &VerifiedIdToken,
@@ -197,11 +197,7 @@ async fn create_session(
     };
     let body =
         serde_json::to_string(&session).map_err(|_| misconfigured("session serialization"))?;
-    let put = kv
-        .put(&format!("session:{sid}"), body)
-        .map_err(|_| super::storage_unavailable())?;
-    put.expiration_ttl(ttl)
-        .execute()
+    kv.put(&format!("session:{sid}"), &body, Some(ttl))
         .await
         .map_err(|_| super::storage_unavailable())?;
     Ok(cookies::session_cookie(&sid, ttl, ctx.settings.local_dev))

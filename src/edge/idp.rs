@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use super::kv::Kv;
 use serde::{Deserialize, Serialize};
-use worker::kv::KvStore;
 
 use crate::core::discovery::{
     cache_ttl_secs, discovery_request, parse_discovery, DiscoveryError, ProviderMetadata,
@@ -48,13 +48,12 @@ fn remember(issuer: &str, entry: IssuerEntry) {
 }
 
 /// Memory first, then KV (filling memory); never awaits while holding the cache.
-async fn load(kv: &KvStore, issuer: &str) -> IssuerEntry {
+async fn load(kv: &Kv, issuer: &str) -> IssuerEntry {
     if let Some(e) = memory(issuer) {
         return e;
     }
     let entry: IssuerEntry = kv
-        .get(&kv_key(issuer))
-        .json()
+        .get_json(&kv_key(issuer))
         .await
         .ok()
         .flatten()
@@ -64,27 +63,20 @@ async fn load(kv: &KvStore, issuer: &str) -> IssuerEntry {
     entry
 }
 
-async fn store(kv: &KvStore, issuer: &str, entry: IssuerEntry, now: u64) {
+async fn store(kv: &Kv, issuer: &str, entry: IssuerEntry, now: u64) {
     let ttl = entry
         .meta_expires
         .max(entry.jwks_expires)
         .saturating_sub(now)
         .max(120);
-    if let Ok(put) = kv.put(
-        &kv_key(issuer),
-        serde_json::to_string(&entry).unwrap_or_default(),
-    ) {
-        let _ = put.expiration_ttl(ttl).execute().await;
+    if let Ok(raw) = serde_json::to_string(&entry) {
+        let _ = kv.put(&kv_key(issuer), &raw, Some(ttl)).await;
     }
     remember(issuer, entry);
 }
 
 /// Discovery for `issuer`, checked (issuer equality, endpoints on the issuer's origin).
-pub async fn metadata(
-    kv: &KvStore,
-    issuer: &str,
-    now: u64,
-) -> Result<ProviderMetadata, DiscoveryError> {
+pub async fn metadata(kv: &Kv, issuer: &str, now: u64) -> Result<ProviderMetadata, DiscoveryError> {
     let entry = load(kv, issuer).await;
     if let Some(meta) = entry.meta.clone().filter(|_| entry.meta_expires > now) {
         return Ok(meta);
@@ -142,7 +134,7 @@ pub async fn fetch_jwks(jwks_uri: &str) -> Result<(Jwks, String, u64), JwksFetch
 }
 
 async fn refresh_jwks(
-    kv: &KvStore,
+    kv: &Kv,
     issuer: &str,
     meta: &ProviderMetadata,
     now: u64,
@@ -163,7 +155,7 @@ async fn refresh_jwks(
 
 /// The issuer's JWKS, cached.
 pub async fn jwks(
-    kv: &KvStore,
+    kv: &Kv,
     issuer: &str,
     meta: &ProviderMetadata,
     now: u64,
@@ -194,7 +186,7 @@ pub async fn jwks(
 
 /// A refetch after an unknown `kid`: `None` when one already happened in the last 30 s.
 pub async fn refetch_jwks_for_unknown_kid(
-    kv: &KvStore,
+    kv: &Kv,
     issuer: &str,
     meta: &ProviderMetadata,
     now: u64,

@@ -125,13 +125,13 @@ pub async fn start(
         .map_err(|_| AppError::page(Problem::IdpUnavailable, "bad_authorize_endpoint"))?;
     let body = serde_json::to_string(&pending)
         .map_err(|_| AppError::page(Problem::BadRequest, "serialize"))?;
-    let put = kv
-        .put(&format!("pending:{}", pending.state.secret()), body)
-        .map_err(|_| super::storage_unavailable())?;
-    put.expiration_ttl(PENDING_LOGIN_TTL_SECS)
-        .execute()
-        .await
-        .map_err(|_| super::storage_unavailable())?;
+    kv.put(
+        &format!("pending:{}", pending.state.secret()),
+        &body,
+        Some(PENDING_LOGIN_TTL_SECS),
+    )
+    .await
+    .map_err(|_| super::storage_unavailable())?;
     log.outcome = "redirect_to_idp";
     Ok(respond::redirect(
         302,

@@ -26,12 +26,7 @@ pub async fn start(
     let clear = ("set-cookie", cookies::clear_session_cookie(local_dev));
     let sid = ctx.cookie(req, cookies::SESSION);
     let session: Option<Session> = match &sid {
-        Some(sid) => kv
-            .get(&format!("session:{sid}"))
-            .json()
-            .await
-            .ok()
-            .flatten(),
+        Some(sid) => kv.get_json(&format!("session:{sid}")).await.ok().flatten(),
         None => None,
     };
     let (Some(sid), Some(session)) = (sid, session.filter(|s| s.tenant == tenant.id)) else {
@@ -57,9 +52,13 @@ pub async fn start(
         tenant: tenant.id.clone(),
     })
     .unwrap_or_default();
-    if let Ok(put) = kv.put(&format!("logout:{state}"), pending) {
-        let _ = put.expiration_ttl(PENDING_LOGOUT_TTL_SECS).execute().await;
-    }
+    let _ = kv
+        .put(
+            &format!("logout:{state}"),
+            &pending,
+            Some(PENDING_LOGOUT_TTL_SECS),
+        )
+        .await;
     let post_logout = tenant
         .config
         .post_logout_redirect_uri
@@ -92,7 +91,7 @@ pub async fn landing(
     if let Some(state) = state {
         let kv = ctx.kv()?;
         let key = format!("logout:{state}");
-        let pending: Option<PendingLogout> = kv.get(&key).json().await.ok().flatten();
+        let pending: Option<PendingLogout> = kv.get_json(&key).await.ok().flatten();
         if let Some(pending) = pending {
             log.tenant = Some(pending.tenant.clone());
             let target = match tenant {

@@ -8,6 +8,7 @@ mod check;
 mod finish;
 mod forward;
 mod idp;
+mod kv;
 mod login;
 mod logout;
 mod outbound;
@@ -56,10 +57,8 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn kv(&self) -> Result<worker::kv::KvStore, AppError> {
-        self.env
-            .kv("KV")
-            .map_err(|_| misconfigured("the KV binding is missing"))
+    pub fn kv(&self) -> Result<kv::Kv, AppError> {
+        kv::Kv::from_env(self.env).ok_or_else(|| misconfigured("the KV binding is missing"))
     }
 
     /// A cookie of this request by its base name (the `__Host-` prefix applied outside

@@ -174,7 +174,7 @@ async fn deliver_from_queue(env: &Env, d: &ProvisioningDelivery) -> Result<(), (
         local_dev: settings.local_dev,
         base_domain: &settings.base_domain,
     };
-    let (Ok(kv), Ok(keys)) = (env.kv("KV"), settings::keyring(env)) else {
+    let (Some(kv), Ok(keys)) = (super::kv::Kv::from_env(env), settings::keyring(env)) else {
         return Err(());
     };
     let tenant = match tenants::load_fresh(&kv, &keys, &ctx, &d.event.tenant).await {

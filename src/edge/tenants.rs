@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use worker::kv::KvStore;
+use super::kv::Kv;
 
 use crate::core::config::ConfigContext;
 use crate::core::crypto::KeyRing;
@@ -77,9 +77,8 @@ pub fn remember_domain(host: &str, tenant: Option<String>, now_ms: u64) {
 }
 
 /// The raw stored record, straight from KV (no edge cache): the admin API's view.
-pub async fn read_raw(kv: &KvStore, id: &str) -> Result<Option<String>, LoadError> {
-    kv.get(&tenant_key(id))
-        .text()
+pub async fn read_raw(kv: &Kv, id: &str) -> Result<Option<String>, LoadError> {
+    kv.get_text(&tenant_key(id))
         .await
         .map_err(|_| LoadError::Kv)
 }
@@ -88,7 +87,7 @@ pub async fn read_raw(kv: &KvStore, id: &str) -> Result<Option<String>, LoadErro
 /// A record still sealed under CONFIG_KEY_PREVIOUS is re-sealed here, on a fresh read, so
 /// `GET /admin/tenants` after a key rotation moves every record to the new key.
 pub async fn load_fresh(
-    kv: &KvStore,
+    kv: &Kv,
     keys: &KeyRing,
     ctx: &ConfigContext<'_>,
     id: &str,
@@ -106,7 +105,7 @@ pub async fn load_fresh(
 /// A tenant for serving members, cached. Never writes: a record read through the edge cache
 /// may be older than the latest admin change.
 pub async fn load(
-    kv: &KvStore,
+    kv: &Kv,
     keys: &KeyRing,
     ctx: &ConfigContext<'_>,
     id: &str,
@@ -125,26 +124,22 @@ pub async fn load(
 }
 
 /// A member-path read: through KV's 30 s edge cache, errors kept apart from "absent".
-async fn read_edge_cached(kv: &KvStore, key: &str) -> Result<Option<String>, LoadError> {
-    kv.get(key)
-        .cache_ttl(KV_CACHE_TTL_SECS)
-        .text()
+async fn read_edge_cached(kv: &Kv, key: &str) -> Result<Option<String>, LoadError> {
+    kv.get_text_cached(key, KV_CACHE_TTL_SECS)
         .await
         .map_err(|_| LoadError::Kv)
 }
 
-async fn reseal(kv: &KvStore, keys: &KeyRing, tenant: &Tenant) {
+async fn reseal(kv: &Kv, keys: &KeyRing, tenant: &Tenant) {
     let record = tenant.seal(keys, &mut || super::rand::bytes());
     if let Ok(raw) = serde_json::to_string(&record) {
-        if let Ok(put) = kv.put(&tenant_key(&tenant.id), raw) {
-            let _ = put.execute().await;
-        }
+        let _ = kv.put(&tenant_key(&tenant.id), &raw, None).await;
     }
 }
 
 /// The tenant that owns a custom domain, cached.
 pub async fn owner_of_domain(
-    kv: &KvStore,
+    kv: &Kv,
     host: &str,
     now_ms: u64,
 ) -> Result<Option<String>, LoadError> {
@@ -158,7 +153,7 @@ pub async fn owner_of_domain(
 
 /// The custom domains a stored record lists, read without decrypting anything (for
 /// ownership checks on mappings, which may be stale).
-pub async fn stored_domains(kv: &KvStore, id: &str) -> Result<Vec<String>, LoadError> {
+pub async fn stored_domains(kv: &Kv, id: &str) -> Result<Vec<String>, LoadError> {
     let Some(raw) = read_raw(kv, id).await? else {
         return Ok(Vec::new());
     };
