@@ -15,22 +15,24 @@ pub struct Settings {
     pub forward_to: Option<String>,
 }
 
-fn var(env: &Env, name: &str) -> Option<String> {
-    env.var(name)
-        .ok()
-        .map(|v| v.to_string())
+/// A var or secret, when set and not blank. The runtime hands both to the worker the same way
+/// — string properties of `env` — so the worker cannot tell which one a value came from:
+/// production sets the secrets with `wrangler secret put` (README). One property read, where
+/// `Env::var` / `Env::secret` also look up the value's constructor name and format an error
+/// for every absent optional one.
+fn string(env: &Env, name: &str) -> Option<String> {
+    js_sys::Reflect::get(env, &wasm_bindgen::JsValue::from_str(name))
+        .ok()?
+        .as_string()
         .filter(|v| !v.trim().is_empty())
 }
 
-/// A secret; only under LOCAL_DEV may it also come from a plain var (`--var`), which would
-/// otherwise show in the dashboard and in `wrangler.toml`.
+fn var(env: &Env, name: &str) -> Option<String> {
+    string(env, name)
+}
+
 fn secret(env: &Env, name: &str) -> Option<String> {
-    let local_dev = var(env, "LOCAL_DEV").is_some_and(|v| v.trim() == "true");
-    env.secret(name)
-        .ok()
-        .map(|v| v.to_string())
-        .or_else(|| if local_dev { var(env, name) } else { None })
-        .filter(|v| !v.trim().is_empty())
+    string(env, name)
 }
 
 impl Settings {
