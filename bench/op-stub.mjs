@@ -61,7 +61,8 @@ export async function startOpStub({ clients, serverId = 'default', user } = {}) 
   const MAX_CODES = 50_000;
   const CODE_TTL_MS = 120_000;
 
-  const counts = { discovery: 0, jwks: 0, authorize: 0, token: 0, userinfo: 0, portal: 0, notFound: 0, errors: 0 };
+  const counts = { discovery: 0, jwks: 0, authorize: 0, token: 0, userinfo: 0, portal: 0, notFound: 0, floor: 0, errors: 0 };
+  const floorToken = JSON.stringify({ token_type: 'Bearer', expires_in: 3600, access_token: b64url(crypto.randomBytes(24)), scope: 'openid email profile', id_token: b64url(crypto.randomBytes(1080)) });
   const errors = [];
   let port = 0;
   let issuer = '';
@@ -165,6 +166,12 @@ export async function startOpStub({ clients, serverId = 'default', user } = {}) 
     if (p === `${base}/v1/userinfo`) {
       counts.userinfo += 1;
       return send(res, 200, JSON.stringify(member), { 'content-type': 'application/json' });
+    }
+    if (req.method === 'POST' && p === '/floor/token') {
+      // The JavaScript floor worker's subrequest (bench/floor-worker): a form POST answered
+      // with JSON the size of a token response, no checks.
+      counts.floor += 1;
+      return readBody(req).then(() => send(res, 200, floorToken, { 'content-type': 'application/json', 'cache-control': 'no-store' }));
     }
     if (p === '/sso/assertion') {
       counts.portal += 1;

@@ -19,7 +19,7 @@ import { CookieJar, freePort, parseForms, request } from '../tests/support/http.
 import { startOpStub } from './op-stub.mjs';
 import { alive, clockTicksPerSecond, diff, schedCpuMs, snapshot } from './proc.mjs';
 import { fmt, fmtSpread, percentile, spread } from './stats.mjs';
-import { REPO_ROOT, findWorkerd, killAllSync, stage, startWrangler, unstage } from './wrangler.mjs';
+import { REPO_ROOT, findWorkerd, killAllSync, stage, stageFloor, startWrangler, unstage } from './wrangler.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -314,10 +314,10 @@ async function waitHealthy(apex, timeoutMs = 30_000) {
   throw new Error(`worker not healthy after ${timeoutMs} ms (${last})`);
 }
 
-async function startInstance(ctx, persistTo) {
+async function startInstance(ctx, persistTo, staged = ctx.staged) {
   const port = await freePort();
   const inspectorPort = await freePort();
-  const w = await startWrangler({ staged: ctx.staged, port, inspectorPort, persistTo });
+  const w = await startWrangler({ staged, port, inspectorPort, persistTo });
   ctx.allWorkerdPids.push(...w.workerdPids);
   cleanups.push(() => w.stop());
   const env = {
@@ -451,8 +451,62 @@ async function oneRun(ctx, r) {
     await env.wrangler.stop();
   }
 
+  if (!stopping) out.jsFloor = await jsFloor(ctx, r, out);
   if (o.fresh && !stopping) out.fresh = await freshIsolate(ctx, persistTo, r, out.floor);
   return out;
+}
+
+/**
+ * The harness floor measured with bench/floor-worker, a JavaScript worker making one kind of
+ * runtime call per route (its own `wrangler dev` and KV directory, started after the worker's
+ * has stopped): an empty request, a KV read that hits, a KV write, a KV delete, a subrequest
+ * shaped like the token exchange (form POST, ~1.5 KB JSON answer from the stub). A login makes
+ * 2 requests, 2 writes, 1 hit, 1 delete and `subrequestsPerLogin` subrequests.
+ */
+async function jsFloor(ctx, r, run) {
+  const o = ctx.opts;
+  const persistTo = path.join(ctx.staged.dir, `state-${r}-floor`);
+  const env = await startInstance(ctx, persistTo, ctx.floorStaged);
+  try {
+    await waitHealthy(env.apex);
+    const get = (p) => request(`${env.apex}${p}`);
+    const okBody = (r2, body) => r2.status === 200 && r2.body === body;
+    if (!okBody(await get('/kv/put?key=floor-hit'), 'ok')) throw new Error('floor worker: seeding the hit key failed');
+    const fetchUrl = encodeURIComponent(`${env.op.origin}/floor/token`);
+    const defs = {
+      empty: { label: 'GET /healthz', send: () => get('/healthz'), ok: (x) => okBody(x, 'ok') },
+      hit: { label: 'GET /kv/get?key=<present>', send: () => get('/kv/get?key=floor-hit'), ok: (x) => okBody(x, 'hit') },
+      put: { label: 'GET /kv/put?key=<new>', send: (i) => get(`/kv/put?key=floor-${i}`), ok: (x) => okBody(x, 'ok') },
+      del: { label: 'GET /kv/delete?key=<just put>', send: (i) => get(`/kv/delete?key=floor-${i}`), ok: (x) => okBody(x, 'ok') },
+      fetch: { label: 'GET /fetch (form POST to the stub, JSON answer)', send: () => get(`/fetch?url=${fetchUrl}`), ok: (x) => okBody(x, 'ok') },
+    };
+    for (const def of Object.values(defs)) await requests(def, Math.max(2 * o.concurrency, 40), o.concurrency);
+    // Warm-up put/delete used keys floor-0…; measure on fresh ones.
+    const offset = 1_000_000;
+    const idle = await idleRate([env.pid], IDLE_MS);
+    const out = { perRequest: {} };
+    for (const [name, def] of Object.entries(defs)) {
+      const d = { ...def, send: (i) => def.send(i + offset) };
+      const fm = await measure([env.pid], idle, () => requests(d, o.floorRequests, o.concurrency));
+      out.perRequest[name] = { label: def.label, cpu: fm.cpu[env.pid].stat / o.floorRequests, p50: percentile(fm.result, 50) };
+    }
+    const c = (k) => out.perRequest[k].cpu;
+    const E = c('empty');
+    out.request = E;
+    out.putExtra = c('put') - E;
+    out.hitExtra = c('hit') - E;
+    out.deleteExtra = c('del') - E;
+    out.subrequest = c('fetch') - E;
+    const subs = run.login.subrequestsPerLogin;
+    out.perLogin = REQUESTS_PER_LOGIN * E + 2 * out.putExtra + out.hitExtra + out.deleteExtra + subs * out.subrequest;
+    out.aboveFloor = run.login.cpuPerLogin - out.perLogin;
+    out.ssoAbove = run.split.ssoCpu - (E + out.putExtra);
+    out.callbackAbove = run.split.callbackCpu - (E + out.hitExtra + out.deleteExtra + out.putExtra + run.split.callbackSubrequests * out.subrequest);
+    log(`run ${r}: JavaScript floor: request ${fmt(E, 3)}, put +${fmt(out.putExtra, 3)}, hit +${fmt(out.hitExtra, 3)}, delete +${fmt(out.deleteExtra, 3)}, subrequest +${fmt(out.subrequest, 3)} ms → ${fmt(out.perLogin, 3)} ms/login; worker above it ${fmt(out.aboveFloor, 3)} ms/login`);
+    return out;
+  } finally {
+    await env.wrangler.stop();
+  }
 }
 
 /**
@@ -481,8 +535,8 @@ async function warmHarness(env, rounds = 5) {
  * one request: CPU from the scheduler clock (ns), SETTLE_MS after the response, idle removed.
  * No request reaches the worker's isolate before the first measured one.
  */
-async function freshInstance(ctx, persistTo, { prewarm }, fn) {
-  const env = await startInstance(ctx, persistTo);
+async function freshInstance(ctx, persistTo, { prewarm, staged = ctx.staged }, fn) {
+  const env = await startInstance(ctx, persistTo, staged);
   const pid = env.pid;
   try {
     const quiet = async () => {
@@ -545,6 +599,15 @@ async function freshIsolate(ctx, persistTo, r, floor) {
     return { firstEmpty: m.cpu, firstEmptyMain: m.main };
   });
   const warm = await freshInstance(ctx, persistTo, { prewarm: true }, (env, first) => firstLogin(env, first, { full: true }));
+  // The floor: a JavaScript worker making /login/sso's runtime calls, first request, same KV state.
+  const floorFirst = await freshInstance(ctx, persistTo, { prewarm: true, staged: ctx.floorStaged }, async (env, first) => {
+    const q = new URLSearchParams({ tenant_key: `tenant:${env.tenant}`, idp_key: `idp:${env.op.issuer}` });
+    const m = await first(() => request(`${env.tenantOrigin}/login/sso?${q}`));
+    const loc = m.res.location ? new URL(m.res.location) : null;
+    // Both reads must hit, as the worker's do: otherwise the floor would be doing less.
+    if (m.res.status !== 302 || !(Number(loc?.searchParams.get('tenant_bytes')) > 0) || !(Number(loc?.searchParams.get('idp_bytes')) > 0)) throw fail('fresh isolate: JavaScript floor worker', m.res);
+    return { floorFirstSso: m.cpu, floorFirstSsoMain: m.main };
+  });
   // /login/sso in a fresh isolate does 1 request, 2 KV reads (tenant, IdP metadata) and 1 KV write.
   const ssoFloor = floor.request + 3 * floor.kv;
   const out = {
@@ -555,12 +618,15 @@ async function freshIsolate(ctx, persistTo, r, floor) {
     firstEmpty: empty.firstEmpty,
     firstEmptyMain: empty.firstEmptyMain,
     firstSsoAboveFirstEmpty: warm.firstSso - empty.firstEmpty - 3 * floor.kv,
+    floorFirstSso: floorFirst.floorFirstSso,
+    floorFirstSsoMain: floorFirst.floorFirstSsoMain,
+    firstSsoAboveFloorWorker: warm.firstSso - floorFirst.floorFirstSso,
     firstCallbackMain: warm.firstCallbackMain,
     firstCallback: warm.firstCallback,
     secondSso: warm.secondSso,
     startupCpuMs: warm.startupCpuMs,
     prewarmCpuMs: warm.prewarmCpuMs,
-    settled: cold.settled && empty.settled && warm.settled,
+    settled: cold.settled && empty.settled && warm.settled && floorFirst.settled,
     idleRate: warm.idleRate,
   };
   log(
@@ -632,11 +698,19 @@ function report(ctx, runs) {
     ['(cross-check: subrequest from the 2-subrequest `check`)', fmtSpread(S((x) => x.floor.subrequestAlt), 3)],
     ['Per login: requests / KV ops / subrequests', `${REQUESTS_PER_LOGIN} / ${KV_OPS_PER_LOGIN} / ${fmtSpread(S((x) => x.login.subrequestsPerLogin), 2)}`],
     ['Floor per login (ms CPU)', fmtSpread(S((x) => x.floor.perLogin), 3)],
-    ['**Worker CPU per login above the floor (ms)** — target ≤ 0.7', fmtSpread(S((x) => x.aboveFloor), 3)],
+    ['Worker CPU per login above the floor measured through its own requests (ms)', fmtSpread(S((x) => x.aboveFloor), 3)],
     ['KV op kinds: a put / a get-hit / a delete costs the emulation more than a get-miss by (ms)', `${fmtSpread(S((x) => x.floor.putExtra), 3)} / ${fmtSpread(S((x) => x.floor.hitExtra), 3)} / ${fmtSpread(S((x) => x.floor.deleteExtra), 3)}`],
-    ['**Above the floor, KV ops counted by kind (2 puts, 1 get-hit, 1 delete) (ms)**', fmtSpread(S((x) => x.aboveFloorByKind), 3)],
-    ['Split by route, above the floor by kind: `/login/sso` / callback (ms)', `${fmtSpread(S((x) => x.split.ssoAboveFloorByKind), 3)} / ${fmtSpread(S((x) => x.split.callbackAboveFloorByKind), 3)}`],
+    ['Above that floor, KV ops counted by kind (2 puts, 1 get-hit, 1 delete) (ms)', fmtSpread(S((x) => x.aboveFloorByKind), 3)],
+    ['Split by route, above that floor by kind: `/login/sso` / callback (ms)', `${fmtSpread(S((x) => x.split.ssoAboveFloorByKind), 3)} / ${fmtSpread(S((x) => x.split.callbackAboveFloorByKind), 3)}`],
   ];
+  if (runs.every((x) => x.jsFloor)) {
+    rows.push(
+      ['JavaScript floor (`bench/floor-worker`): empty request / + KV put / + KV get-hit / + KV delete / + subrequest (ms CPU)', ['request', 'putExtra', 'hitExtra', 'deleteExtra', 'subrequest'].map((k) => fmtSpread(S((x) => x.jsFloor[k]), 3)).join(' / ')],
+      ['JavaScript floor per login (2 requests, 2 puts, 1 get-hit, 1 delete, the login\'s subrequests) (ms CPU)', fmtSpread(S((x) => x.jsFloor.perLogin), 3)],
+      ['**Worker CPU per login above the JavaScript floor (ms)** — target ≤ 0.7', fmtSpread(S((x) => x.jsFloor.aboveFloor), 3)],
+      ['Split by route, above the JavaScript floor: `/login/sso` / callback (ms)', `${fmtSpread(S((x) => x.jsFloor.ssoAbove), 3)} / ${fmtSpread(S((x) => x.jsFloor.callbackAbove), 3)}`],
+    );
+  }
   if (runs.every((x) => x.fresh)) {
     rows.push(
       ['**First `/login/sso` in a fresh isolate, harness pre-warmed (ms CPU)** — target < 10', fmtSpread(S((x) => x.fresh.firstSso), 2)],
@@ -644,6 +718,8 @@ function report(ctx, runs) {
       ['… minus its warm floor (1 request + 3 KV ops)', fmtSpread(S((x) => x.fresh.firstSsoAboveFloor), 2)],
       ['First `GET /healthz` in a fresh isolate, harness pre-warmed (any first request; ms CPU)', fmtSpread(S((x) => x.fresh.firstEmpty), 2)],
       ['First `/login/sso` minus that first `/healthz` and 3 KV floors (what the login path adds)', fmtSpread(S((x) => x.fresh.firstSsoAboveFirstEmpty), 2)],
+      ['First request of a JavaScript worker making the same runtime calls (2 KV reads, 1 KV write, a log line, a 302 with a cookie; `bench/floor-worker`), harness pre-warmed (ms CPU)', fmtSpread(S((x) => x.fresh.floorFirstSso), 2)],
+      ['**First `/login/sso` minus that JavaScript floor (what the Rust worker adds to its first request; ms CPU)**', fmtSpread(S((x) => x.fresh.firstSsoAboveFloorWorker), 2)],
       ['First `/login/sso` in a cold process (harness cold too; upper bound)', fmtSpread(S((x) => x.fresh.coldProcessFirstSso), 2)],
       ['First callback in the fresh isolate (its 2nd request; ms CPU)', fmtSpread(S((x) => x.fresh.firstCallback), 2)],
       ['Next `/login/sso` in the fresh isolate (its 3rd request; ms CPU)', fmtSpread(S((x) => x.fresh.secondSso), 2)],
@@ -682,7 +758,7 @@ function report(ctx, runs) {
   md.push("- CPU: `utime+stime` of the workerd process that runs the worker, from `/proc/<pid>/stat` (CLK_TCK " + m.clkTck + ") before and " + SETTLE_MS + " ms after each phase, minus that process's idle rate (measured over " + IDLE_MS / 1000 + " s per run) times the phase's length. wrangler 4 runs two workerd processes: the one bound to the `--port` runs wrangler's proxy worker (its CPU is shown but not counted); the other runs the worker, miniflare's entry worker and the local KV emulation — that is the one measured (found among wrangler's descendants by its command line, confirmed by its open `--persist-to` KV files, and checked to be the same pid after the run).");
   md.push('- Floor (marginal CPU, same method and concurrency): request = `GET /healthz`; KV operation = `GET /login/logout?state=<random>` (one KV get) minus `GET /login/logout` (same page, no KV); subrequest = `POST /admin/tenants/floor/check` (a tenant whose discovery answers 404: one subrequest) minus `POST /admin/tenants/<unknown>/check` (same auth and KV get, no subrequest). Subrequests per login are counted at the stub (the token request; discovery and JWKS stay in isolate memory). KV operations per login = 4 from the code: one put at `/login/sso`; get + delete of the pending login and the session put at the callback (tenant config, discovery and JWKS come from isolate memory).');
   md.push(`- **Above the floor = CPU per login − ${REQUESTS_PER_LOGIN} × request floor − ${KV_OPS_PER_LOGIN} × KV floor − (subrequests per login) × subrequest floor.** The KV floor is a get that misses; the login's KV operations are 2 puts, 1 get that hits and 1 delete, which cost the JavaScript KV emulation more (SQLite and blob-file writes). The "by kind" rows also subtract those extras, measured as differences between requests to miniflare's local explorer (\`/cdn-cgi/explorer/api/storage/kv/...\`: put, get-hit and delete, each minus a get-miss through the same explorer), which reach the same KV emulation without running our worker. Per route: \`/login/sso\` = 1 request + 1 put; callback = 1 request + get-hit + delete + put + 1 subrequest (the token request).`);
-  md.push(`- First request in a fresh isolate: after each run, \`wrangler dev\` is started again on the same KV state (tenant and cached IdP metadata in KV, nothing in memory). workerd compiles and instantiates the module and its wasm at startup (shown separately, not counted). The harness is then warmed without touching the worker's isolate: 5 rounds of KV get (miss and hit), put and delete through miniflare's local explorer (\`/cdn-cgi/explorer/api/storage/kv/...\`, served by miniflare's own workers), so wrangler's proxy, the entry worker and the JavaScript KV emulation are past their first use. When the process has been quiet (< 2 ms CPU in 1 s) its idle rate is measured over 2 s; then one \`/login/sso\` — the isolate's first request — is measured with the process's scheduler clock (sum of \`/proc/<pid>/task/*/schedstat\`, ns; \`/proc/<pid>/stat\` has 10 ms ticks), ${SETTLE_MS} ms settle, idle subtracted; "minus its warm floor" subtracts the run's warm request floor and 3 KV floors (it reads tenant and IdP metadata from KV and writes the pending login). Then the isolate's first callback (first ID-token verification, first handoff signature) and a second \`/login/sso\`, the same way. A third fresh start, pre-warmed the same way, measures the isolate's first \`GET /healthz\` instead: the cost of any first request into a fresh isolate (workerd's and the wasm module's first run of the request path), so "minus that first /healthz" is what the login path itself adds. Another fresh start without the pre-warm gives the cold-process figure: every layer's first request, an upper bound. "Main thread" is the same reading for workerd's main thread only (tid = pid), which runs the JavaScript isolates; the rest is V8's background compiler / GC and I/O threads; the main-thread figure is the closer one to a per-request CPU time (it still includes the harness's JavaScript). Single requests: noisy; read the spread.`);
+  md.push(`- First request in a fresh isolate: after each run, \`wrangler dev\` is started again on the same KV state (tenant and cached IdP metadata in KV, nothing in memory). workerd compiles and instantiates the module and its wasm at startup (shown separately, not counted). The harness is then warmed without touching the worker's isolate: 5 rounds of KV get (miss and hit), put and delete through miniflare's local explorer (\`/cdn-cgi/explorer/api/storage/kv/...\`, served by miniflare's own workers), so wrangler's proxy, the entry worker and the JavaScript KV emulation are past their first use. When the process has been quiet (< 2 ms CPU in 1 s) its idle rate is measured over 2 s; then one \`/login/sso\` — the isolate's first request — is measured with the process's scheduler clock (sum of \`/proc/<pid>/task/*/schedstat\`, ns; \`/proc/<pid>/stat\` has 10 ms ticks), ${SETTLE_MS} ms settle, idle subtracted; "minus its warm floor" subtracts the run's warm request floor and 3 KV floors (it reads tenant and IdP metadata from KV and writes the pending login). Then the isolate's first callback (first ID-token verification, first handoff signature) and a second \`/login/sso\`, the same way. A third fresh start, pre-warmed the same way, measures the isolate's first \`GET /healthz\` instead: the cost of any first request into a fresh isolate (workerd's and the wasm module's first run of the request path), so "minus that first /healthz" is what the login path itself adds. A fourth fresh start, pre-warmed the same way, runs \`bench/floor-worker\` instead of the worker: a JavaScript worker whose first request makes the runtime calls \`/login/sso\` makes (the same two edge-cached KV reads, both hits, one KV write with a TTL, one JSON log line, a 302 with a cookie) and nothing else, so "minus that JavaScript floor" is what the Rust worker itself adds to its first request (the wasm module's first run of its code and the JavaScript glue between them). Another fresh start without the pre-warm gives the cold-process figure: every layer's first request, an upper bound. "Main thread" is the same reading for workerd's main thread only (tid = pid), which runs the JavaScript isolates; the rest is V8's background compiler / GC and I/O threads; the main-thread figure is the closer one to a per-request CPU time (it still includes the harness's JavaScript). Single requests: noisy; read the spread.`);
   md.push('- Both processes share this machine\'s cores with the load generator, the stub and wrangler, so logins/s and latencies are for this setup; CPU time per process depends much less on that sharing, but other load on the machine (see the load average) still moves it by some percent through caches and clock speed.');
   return md.join('\n');
 }
@@ -697,6 +773,7 @@ async function main() {
   log(`benchmark: K=${opts.logins} C=${opts.concurrency} R=${opts.runs} floor N=${opts.floorRequests} warm-up ${opts.warmup}`);
 
   ctx.staged = stage();
+  ctx.floorStaged = stageFloor(ctx.staged);
   cleanups.push(() => unstage(ctx.staged));
   ctx.wasm = wasmSize(ctx.staged.wasmPath);
 

@@ -95,6 +95,17 @@ export function stage(buildDir = path.join(REPO_ROOT, 'build')) {
   return { dir, workerDir, envFile, secrets, wasmPath: path.join(workerDir, 'build', 'index_bg.wasm') };
 }
 
+/**
+ * The first-request floor worker (bench/floor-worker: plain JavaScript, the same KV binding),
+ * staged beside `staged` so that it shares its secrets file and is removed with it.
+ */
+export function stageFloor(staged) {
+  const workerDir = path.join(staged.dir, 'floor-worker');
+  fs.cpSync(path.join(REPO_ROOT, 'bench', 'floor-worker'), workerDir, { recursive: true });
+  fs.symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(workerDir, 'node_modules'));
+  return { dir: staged.dir, workerDir, envFile: staged.envFile, secrets: staged.secrets };
+}
+
 export function unstage(staged) {
   if (staged?.dir) fs.rmSync(staged.dir, { recursive: true, force: true });
 }
