@@ -9,13 +9,31 @@
 //   GET /kv/put?key=K                 + one KV write of 600 bytes with a TTL
 //   GET /kv/delete?key=K              + one KV delete
 //   GET /fetch?url=U                  + one subrequest: a form POST, its JSON answer read
+//   GET /start                        the start of a login, warm: a 600-byte KV write with a
+//                                     TTL (the pending login), a 302 with a cookie
+//   GET /callback?key=K&url=U         the callback's runtime calls in one request: read and
+//                                     delete K, the form POST to U, a 1.6 KB KV write with a
+//                                     TTL, a 2 KB HTML page with the worker's security headers
+//                                     and a cookie (no signature check, no parsing beyond JSON)
 //   GET /login/sso?tenant_key&idp_key the Rust worker's /login/sso runtime calls, for the
 //                                     first request in a fresh isolate: two KV reads, one
 //                                     KV write, a 302 with a cookie
 //
 // Not part of the product; bench/run.mjs starts it under `wrangler dev`.
 const VALUE = 'v'.repeat(600);
+const SESSION = 's'.repeat(1600);
+const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Signing in</title></head><body><form method="post" action="https://portal.example/sso/assertion"><input type="hidden" name="assertion" value="${'a'.repeat(1700)}"><noscript><button>Continue</button></noscript></form></body></html>`;
 const FORM = `grant_type=authorization_code&code=${'c'.repeat(43)}&redirect_uri=${encodeURIComponent('http://acme.localhost:8787/authorization-code/callback')}&code_verifier=${'v'.repeat(43)}`;
+
+async function postForm(url) {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', authorization: `Basic ${btoa('client:secret')}` },
+    body: FORM,
+    redirect: 'manual',
+  });
+  return r.status === 200 ? r.text() : '';
+}
 
 export default {
   async fetch(request, env) {
@@ -38,14 +56,36 @@ export default {
         response = new Response('ok');
         break;
       case '/fetch': {
-        const r = await fetch(q.get('url') ?? '', {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', authorization: `Basic ${btoa('client:secret')}` },
-          body: FORM,
-          redirect: 'manual',
+        const body = await postForm(q.get('url') ?? '');
+        response = new Response(body.length > 1000 ? 'ok' : 'upstream');
+        break;
+      }
+      case '/start': {
+        const state = crypto.randomUUID();
+        await env.KV.put(`floor-pending:${state}`, VALUE, { expirationTtl: 600 });
+        response = new Response(null, {
+          status: 302,
+          headers: { location: `https://idp.invalid/authorize?state=${state}`, 'set-cookie': `floor=${state}; Path=/; HttpOnly; SameSite=Lax`, 'cache-control': 'no-store' },
         });
-        const body = await r.text();
-        response = new Response(r.status === 200 && body.length > 1000 ? 'ok' : `upstream ${r.status}`);
+        break;
+      }
+      case '/callback': {
+        const key = q.get('key') ?? '';
+        const pending = await env.KV.get(key, { type: 'text' });
+        await env.KV.delete(key);
+        const tokens = JSON.parse(await postForm(q.get('url') ?? ''));
+        const sid = crypto.randomUUID();
+        await env.KV.put(`floor-session:${sid}`, SESSION, { expirationTtl: 43200 });
+        response = new Response(pending !== null && tokens.id_token ? PAGE : 'missing', {
+          headers: {
+            'content-type': 'text/html; charset=utf-8',
+            'content-security-policy': "default-src 'none'; script-src 'nonce-abc'; style-src 'nonce-abc'; form-action https://portal.example; frame-ancestors 'none'; base-uri 'none'",
+            'x-content-type-options': 'nosniff',
+            'referrer-policy': 'no-referrer',
+            'cache-control': 'no-store',
+            'set-cookie': `floor_session=${sid}; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200`,
+          },
+        });
         break;
       }
       case '/login/sso': {
