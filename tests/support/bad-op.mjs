@@ -89,6 +89,16 @@ export async function startBadOp() {
   const servers = new Map();
   const evilHits = [];
   const slowTimers = new Set();
+  /** Waits `ms`, or until the worker hangs up on `res`. */
+  const stall = (res, ms) =>
+    new Promise((r) => {
+      const t = setTimeout(r, ms);
+      slowTimers.add(t);
+      res.on('close', () => {
+        clearTimeout(t);
+        r();
+      });
+    });
 
   const evil = await listen(async (req, res) => {
     evilHits.push({ method: req.method, url: req.url, authorization: req.headers.authorization ?? null, body: await readBody(req).catch(() => '') });
@@ -324,30 +334,15 @@ export async function startBadOp() {
           return undefined;
         case 'invalid_grant':
           return json(res, 400, { error: 'invalid_grant', error_description: 'The authorization code is invalid or has expired.' });
-        case 'slow-body': {
+        case 'slow-body':
           // Headers and half the body at once, the rest never (until the worker hangs up).
           res.writeHead(200, { 'content-type': 'application/json', 'content-length': '64' });
           res.write('{"token_type":"Bearer","id_token":"');
-          await new Promise((r) => {
-            const t = setTimeout(r, o.slowMs);
-            slowTimers.add(t);
-            res.on('close', () => {
-              clearTimeout(t);
-              r();
-            });
-          });
+          await stall(res, o.slowMs);
           if (!res.destroyed) res.destroy();
           return undefined;
-        }
         case 'slow':
-          await new Promise((r) => {
-            const t = setTimeout(r, o.slowMs);
-            slowTimers.add(t);
-            res.on('close', () => {
-              clearTimeout(t);
-              r();
-            });
-          });
+          await stall(res, o.slowMs);
           if (res.destroyed) return undefined;
           break;
         default:
