@@ -2,10 +2,10 @@
 //! exchange, bodies read up to a cap. Discovery, JWKS, token, userinfo and webhook all pass here.
 //!
 //! Written against `web_sys` rather than `worker::Fetch`: one runtime timer
-//! (`AbortSignal.timeout`) bounds the exchange body included, a body of declared length is
-//! read in one `arrayBuffer()`, and only the response headers the core reads are copied —
-//! each a JavaScript crossing fewer per request than a Rust-side timer, a stream reader and
-//! every header.
+//! (`AbortSignal.timeout`) bounds the exchange body included, an uncompressed body of
+//! declared length is read in one `arrayBuffer()`, and only the response headers the core
+//! reads are copied — each a JavaScript crossing fewer per request than a Rust-side timer, a
+//! stream reader and every header.
 
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
@@ -72,12 +72,16 @@ fn copy_headers(headers: &Headers) -> Vec<(String, String)> {
 
 /// A body with a declared length within the cap is read in one go; one over it is never
 /// read; one without a length (chunked) is streamed and dropped as soon as it passes the cap.
+/// A compressed body counts as one without a length: the runtime's fetch decompresses, so
+/// its `Content-Length` (the compressed size) says nothing about what `arrayBuffer()` would
+/// hold — a small gzip bomb would fill the isolate's memory.
 async fn read_body(resp: Response) -> Result<Vec<u8>, BodyError> {
-    let declared = resp
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
+    let headers = resp.headers();
+    let header = |name: &str| headers.get(name).ok().flatten();
+    let encoded = header("content-encoding")
+        .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
+    let declared = header("content-length")
+        .filter(|_| !encoded)
         .and_then(|v| v.trim().parse::<usize>().ok());
     match declared {
         Some(n) if n > MAX_BODY_BYTES => Err(BodyError::TooLarge),

@@ -136,6 +136,20 @@ describe('token endpoint failures', () => {
     });
   }
 
+  // The runtime's fetch decompresses, so a gzip body's Content-Length (the compressed size)
+  // says nothing about what the worker will hold: such bodies take the capped streaming path
+  // (src/edge/outbound.rs). That cap itself shows only in memory; these pin that compressed
+  // answers still work, and that one past the limits once decompressed is refused.
+  test('a gzip-compressed token response is read and the sign-in completes', async () => {
+    await scenario('t-gzip', { token: 'gzip' });
+    await expectAccepted('t-gzip');
+  });
+
+  test('a gzip token response past the limits once decompressed (300 KB) is refused (502)', async () => {
+    const { as } = await scenario('t-gzip-big', { token: 'gzip-over-cap' });
+    await expectRefused('t-gzip-big', 502, null, { as });
+  });
+
   // The 10 s limit covers the whole exchange: a late answer, and a body that stalls after
   // its headers (which would otherwise hang until the provider gives up at 14 s).
   for (const [id, token, what] of [

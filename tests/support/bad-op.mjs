@@ -5,6 +5,7 @@
 // foreign host: a correct worker never sends it anything.
 
 import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, importJWK } from 'jose';
 import { listen, readBody } from './http.mjs';
 
@@ -358,6 +359,15 @@ export async function startBadOp() {
       as.issued.push({ idToken, accessToken, code: body.get('code'), verifier });
       const out = { token_type: 'Bearer', expires_in: 3600, access_token: accessToken, scope: 'openid email profile' };
       if (o.token !== 'no-id-token') out.id_token = idToken;
+      if (o.token === 'gzip' || o.token === 'gzip-over-cap') {
+        // Compressed on the wire: Content-Length is the compressed size, and the runtime's
+        // fetch hands the worker the decompressed body (300 KB of JSON for over-cap).
+        if (o.token === 'gzip-over-cap') out.padding = ' '.repeat(300_000);
+        const gz = zlib.gzipSync(Buffer.from(JSON.stringify(out)));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': gz.length, 'cache-control': 'no-store' });
+        res.end(gz);
+        return undefined;
+      }
       return json(res, 200, out, { 'cache-control': 'no-store' });
     }
     if (rest === '/v1/userinfo') {
