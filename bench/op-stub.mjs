@@ -8,7 +8,8 @@
 // that for a tenant whose `check` costs exactly one subrequest.
 
 import crypto from 'node:crypto';
-import { listen } from '../tests/support/http.mjs';
+import { discoveryDocument } from '../tests/support/discovery.mjs';
+import { listen, readBody } from '../tests/support/http.mjs';
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 
@@ -17,23 +18,7 @@ function formDecode(s) {
   return decodeURIComponent(s.replace(/\+/g, ' '));
 }
 
-function readBody(req, limit = 64 * 1024) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    req.on('data', (c) => {
-      size += c.length;
-      if (size > limit) {
-        reject(new Error('body too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
+const BODY_LIMIT = 64 * 1024;
 
 /**
  * Starts the stub. Returns { port, issuer, tenantFields(), counts, reset(), close() }.
@@ -101,7 +86,7 @@ export async function startOpStub({ clients, serverId = 'default', user } = {}) 
 
   async function token(req, res) {
     counts.token += 1;
-    const form = new URLSearchParams(await readBody(req));
+    const form = new URLSearchParams(await readBody(req, BODY_LIMIT));
     let clientId = null;
     let secret = null;
     const auth = req.headers.authorization ?? '';
@@ -171,7 +156,7 @@ export async function startOpStub({ clients, serverId = 'default', user } = {}) 
       // The JavaScript floor worker's subrequest (bench/floor-worker): a form POST answered
       // with JSON the size of a token response, no checks.
       counts.floor += 1;
-      return readBody(req).then(() => send(res, 200, floorToken, { 'content-type': 'application/json', 'cache-control': 'no-store' }));
+      return readBody(req, BODY_LIMIT).then(() => send(res, 200, floorToken, { 'content-type': 'application/json', 'cache-control': 'no-store' }), (e) => oauthError(res, 400, 'invalid_request', e.message));
     }
     if (p === '/sso/assertion') {
       counts.portal += 1;
@@ -185,23 +170,7 @@ export async function startOpStub({ clients, serverId = 'default', user } = {}) 
   port = listening.port;
   const origin = `http://127.0.0.1:${port}`;
   issuer = `${origin}${base}`;
-  discovery = JSON.stringify({
-    issuer,
-    authorization_endpoint: `${issuer}/v1/authorize`,
-    token_endpoint: `${issuer}/v1/token`,
-    userinfo_endpoint: `${issuer}/v1/userinfo`,
-    jwks_uri: `${issuer}/v1/keys`,
-    end_session_endpoint: `${issuer}/v1/logout`,
-    response_types_supported: ['code'],
-    response_modes_supported: ['query', 'form_post'],
-    grant_types_supported: ['authorization_code'],
-    subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: ['RS256'],
-    scopes_supported: ['openid', 'email', 'profile'],
-    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-    code_challenge_methods_supported: ['S256'],
-    claims_supported: ['iss', 'sub', 'aud', 'iat', 'exp', 'nonce', 'email', 'email_verified', 'name', 'given_name', 'family_name'],
-  });
+  discovery = JSON.stringify(discoveryDocument(issuer));
 
   return {
     port,

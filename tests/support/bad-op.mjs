@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, importJWK } from 'jose';
+import { discoveryDocument } from './discovery.mjs';
 import { listen, readBody } from './http.mjs';
 
 export const DEFAULT_CLAIMS = {
@@ -205,24 +206,10 @@ export async function startBadOp() {
 
   function discoveryDoc(as) {
     const i = as.issuer;
-    const doc = {
-      issuer: i,
-      authorization_endpoint: `${i}/v1/authorize`,
-      token_endpoint: `${i}/v1/token`,
-      userinfo_endpoint: `${i}/v1/userinfo`,
-      jwks_uri: `${i}/v1/keys`,
-      end_session_endpoint: `${i}/v1/logout`,
-      response_types_supported: ['code'],
-      response_modes_supported: ['query', 'form_post'],
-      grant_types_supported: ['authorization_code'],
-      subject_types_supported: ['public'],
-      id_token_signing_alg_values_supported: ['RS256'],
-      scopes_supported: ['openid', 'email', 'profile'],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      code_challenge_methods_supported: ['S256'],
+    const doc = discoveryDocument(i, {
       claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'nonce', 'email', 'email_verified', 'name', 'given_name', 'family_name', 'idp'],
       authorization_response_iss_parameter_supported: as.options.issOnCallback !== null,
-    };
+    });
     switch (as.options.discovery) {
       case 'wrong-issuer':
         doc.issuer = `${origin}/oauth2/default`;
