@@ -31,14 +31,26 @@ impl std::fmt::Debug for KeyRing {
     }
 }
 
-fn parse_key(b64: &str) -> Result<Aes256Gcm, CryptoError> {
+/// The 32 key bytes of a `CONFIG_KEY` value (standard base64).
+pub fn decode_key(b64: &str) -> Result<[u8; 32], CryptoError> {
     let bytes = STANDARD
         .decode(b64.trim())
         .map_err(|_| CryptoError::BadKey)?;
-    if bytes.len() != 32 {
-        return Err(CryptoError::BadKey);
-    }
-    Aes256Gcm::new_from_slice(&bytes).map_err(|_| CryptoError::BadKey)
+    bytes.try_into().map_err(|_| CryptoError::BadKey)
+}
+
+fn parse_key(b64: &str) -> Result<Aes256Gcm, CryptoError> {
+    Aes256Gcm::new_from_slice(&decode_key(b64)?).map_err(|_| CryptoError::BadKey)
+}
+
+/// The sealed text of an AES-256-GCM `ciphertext || tag` under `nonce`: `v1.` and base64url
+/// of `nonce || ciphertext || tag`. Shared by `KeyRing::seal` and the edge, which may encrypt
+/// the same way through the runtime's WebCrypto; `KeyRing::open` reads both.
+pub fn envelope(nonce: &[u8; 12], ciphertext_and_tag: &[u8]) -> String {
+    let mut out = Vec::with_capacity(12 + ciphertext_and_tag.len());
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(ciphertext_and_tag);
+    format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out))
 }
 
 /// What `open` found: the plaintext, and whether it was sealed under the previous key and so
@@ -72,10 +84,7 @@ impl KeyRing {
             .current
             .encrypt(&GcmNonce::from(nonce), payload)
             .unwrap_or_default();
-        let mut out = Vec::with_capacity(12 + ct.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out))
+        envelope(&nonce, &ct)
     }
 
     pub fn open(&self, sealed: &str, aad: &str) -> Result<Opened, CryptoError> {
@@ -174,6 +183,25 @@ mod tests {
         );
     }
 
+    /// The layout WebCrypto's AES-GCM `encrypt` returns (`ciphertext || tag`) opens: NIST's
+    /// GCM test case 14 (AES-256, zero key and IV, one zero block, no associated data).
+    #[test]
+    fn envelope_of_a_known_answer_opens() {
+        let zero_key = STANDARD.encode([0u8; 32]);
+        assert_eq!(decode_key(&zero_key), Ok([0u8; 32]));
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let ct_and_tag = hex("cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919");
+        let sealed = envelope(&[0; 12], &ct_and_tag);
+        let ring = KeyRing::new(&zero_key, None).unwrap();
+        assert_eq!(ring.open(&sealed, "").unwrap().plaintext, vec![0u8; 16]);
+        assert_eq!(ring.seal(&[0u8; 16], "", [0; 12]), sealed);
+    }
+
     #[test]
     fn bad_keys_are_refused() {
         assert_eq!(
@@ -181,6 +209,7 @@ mod tests {
             CryptoError::BadKey
         );
         assert_eq!(KeyRing::new("AAAA", None).unwrap_err(), CryptoError::BadKey);
+        assert_eq!(decode_key("AAAA"), Err(CryptoError::BadKey));
         assert_eq!(
             KeyRing::new(K1, Some("nope!")).unwrap_err(),
             CryptoError::BadKey

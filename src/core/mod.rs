@@ -14,6 +14,7 @@ pub mod jwks;
 pub mod log;
 pub mod member;
 pub mod pages;
+pub mod random;
 pub mod return_to;
 pub mod secret;
 pub mod session;
