@@ -2,7 +2,7 @@
 //! in constant time, nothing stored unless the whole request is valid.
 
 use super::kv::Kv;
-use worker::{Method, Request, Response};
+use worker::{Method, Request};
 
 use crate::core::config::{ConfigErrors, FieldError, RawTenantConfig, TenantConfig};
 use crate::core::crypto::KeyRing;
@@ -13,7 +13,7 @@ use crate::core::tenant_record::{Tenant, WEBHOOK_SECRET_OVERLAP_SECS};
 use crate::core::webhook::webhook_secret_from_random;
 use sha2::{Digest, Sha256};
 
-use super::respond::{self, AppError};
+use super::respond::{self, AppError, Response};
 use super::{check, rand, settings, tenants, Ctx};
 
 const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use worker::{Method, Request, Response};
+use worker::{Method, Request};
 
 use crate::core::authorize::{PendingLogin, PENDING_LOGIN_TTL_SECS};
 use crate::core::callback::{check_callback, parse_callback, CallbackError, MAX_CALLBACK_BYTES};
@@ -13,7 +13,7 @@ use crate::core::pages::Problem;
 use crate::core::tenant_record::Tenant;
 
 use super::body::{read_request, BodyError};
-use super::respond::{self, AppError};
+use super::respond::{self, AppError, Response};
 use super::{finish, Ctx};
 
 /// Reads the callback's parameters: the query for GET, the form body for POST.
@@ -87,8 +87,9 @@ pub async fn handle(
         Some(t) if t.id == pending.tenant => t,
         _ => return Err(expired(on_apex)),
     };
-    // One use only (best effort on KV; the IdP's single-use code, PKCE and the cookie close the rest).
-    let _ = kv.delete(&key).await;
+    // One use only (best effort on KV; the IdP's single-use code, PKCE and the cookie close the
+    // rest). Not awaited: its outcome changes nothing here, and an await costs a wasm re-entry.
+    kv.delete_in_background(&key, ctx.wait);
 
     // 2–4. Browser binding, IdP error, RFC 9207 `iss`.
     let browser = ctx.cookie(&req, cookies::BROWSER);

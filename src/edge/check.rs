@@ -1,12 +1,10 @@
 //! `POST /admin/tenants/{id}/check` — fetches discovery and JWKS now and names the exact
 //! problem, so an admin can fix their Okta settings before a member hits them.
 
-use worker::Response;
-
 use crate::core::jwks::JwsAlg;
 use crate::core::tenant::TenantId;
 
-use super::respond::{self, AppError};
+use super::respond::{self, AppError, Response};
 use super::{admin, idp, settings, Ctx};
 
 pub async fn check(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {

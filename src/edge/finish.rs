@@ -1,8 +1,6 @@
 //! Callback steps 5–9: code exchange, ID token verification, member identity, provisioning,
 //! session and handoff.
 
-use worker::Response;
-
 use crate::core::authorize::PendingLogin;
 use crate::core::cookies;
 use crate::core::discovery::ProviderMetadata;
@@ -19,9 +17,9 @@ use crate::core::token::{
 };
 
 use super::kv::Kv;
-use super::respond::{self, AppError};
+use super::respond::{self, AppError, Response};
 use super::webcrypto::WebCryptoVerifier;
-use super::{idp, misconfigured, outbound, provision, rand, settings, Ctx};
+use super::{idp, misconfigured, outbound, provision, rand, sealing, settings, Ctx};
 
 pub async fn finish(
     ctx: &Ctx<'_>,
@@ -183,16 +181,21 @@ async fn create_session(
     t: &VerifiedIdToken,
 ) -> Result<String, AppError> {
     let keys = settings::keyring(ctx.env).map_err(|e| misconfigured(e.0))?;
+    let key_text = settings::config_key(ctx.env).unwrap_or_default();
     let sid = rand::token();
     let ttl = session_ttl(ctx.now(), t.exp());
+    let id_token_sealed = sealing::seal(
+        &key_text,
+        &keys,
+        tokens.id_token.secret().as_bytes(),
+        &id_token_aad(&sid),
+        rand::bytes(),
+    )
+    .await;
     let session = Session {
         tenant: tenant.id.clone(),
         sub: t.sub().to_string(),
-        id_token_sealed: keys.seal(
-            tokens.id_token.secret().as_bytes(),
-            &id_token_aad(&sid),
-            rand::bytes(),
-        ),
+        id_token_sealed,
         expires_at: ctx.now() + ttl,
     };
     let body =

@@ -1,7 +1,7 @@
 //! Forwarder mode (`FORWARD_TO` set): relays the IdP's callback to the hosted tenant endpoint,
 //! every parameter carried and re-encoded; nothing is ever reflected into a page.
 
-use worker::{Method, Request, Response};
+use worker::{Method, Request};
 
 use crate::core::forwarder::{
     forward_location, parse_forward_to, post_location, MAX_CALLBACK_BYTES,
@@ -9,8 +9,7 @@ use crate::core::forwarder::{
 use crate::core::log::RequestLog;
 
 use super::body::declared_length;
-use super::respond;
-use super::respond::AppError;
+use super::respond::{self, AppError, Response};
 use super::settings::Settings;
 
 pub async fn handle(

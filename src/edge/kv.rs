@@ -64,11 +64,7 @@ async fn settle(promise: Result<Promise, JsValue>) -> Result<JsValue, KvFailure>
 impl Kv {
     /// The `KV` binding, if the worker has one.
     pub fn from_env(env: &worker::Env) -> Option<Self> {
-        let binding = Reflect::get(env, &JsValue::from_str("KV")).ok()?;
-        if binding.is_undefined() || binding.is_null() {
-            return None;
-        }
-        Some(Kv(binding.unchecked_into()))
+        super::settings::binding(env, "KV").map(|b| Kv(b.unchecked_into()))
     }
 
     pub async fn get_text(&self, key: &str) -> Result<Option<String>, KvFailure> {
@@ -114,6 +110,15 @@ impl Kv {
 
     pub async fn delete(&self, key: &str) -> Result<(), KvFailure> {
         settle(self.0.js_delete(key)).await.map(|_| ())
+    }
+
+    /// Starts a delete the request does not wait for: the runtime finishes it past the
+    /// response (`waitUntil`), and no wasm runs when it settles. Only for deletes whose failure
+    /// changes nothing for this request.
+    pub fn delete_in_background(&self, key: &str, ctx: &worker::Context) {
+        if let Ok(promise) = self.0.js_delete(key) {
+            let _ = ctx.as_ref().wait_until(&promise);
+        }
     }
 
     /// One page of the keys under `prefix`.

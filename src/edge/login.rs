@@ -1,7 +1,7 @@
 //! `GET /login` and `GET /login/sso`: the tenant's page and the start of a login.
 
 use url::form_urlencoded;
-use worker::{Request, Response};
+use worker::Request;
 
 use crate::core::authorize::{
     authorize_url, sanitize_login_hint, sanitize_portal_state, AuthorizeParams, LoginRequest,
@@ -14,7 +14,7 @@ use crate::core::return_to::sanitize_return_to;
 use crate::core::secret::BrowserId;
 use crate::core::tenant_record::Tenant;
 
-use super::respond::{self, AppError};
+use super::respond::{self, AppError, Response};
 use super::{idp, rand, Ctx};
 
 fn query_param(ctx: &Ctx<'_>, name: &str) -> Option<String> {

@@ -2,7 +2,7 @@
 //! the member back). The landing only ever redirects to a configured `portal_url`.
 
 use url::Url;
-use worker::{Request, Response};
+use worker::Request;
 
 use crate::core::cookies;
 use crate::core::log::RequestLog;
@@ -10,7 +10,7 @@ use crate::core::pages::signed_out_page;
 use crate::core::session::{id_token_aad, PendingLogout, Session, PENDING_LOGOUT_TTL_SECS};
 use crate::core::tenant_record::Tenant;
 
-use super::respond::{self, AppError};
+use super::respond::{self, AppError, Response};
 use super::{idp, load_tenant, rand, settings, Ctx};
 
 /// `GET /logout` — ends the worker session and sends the member to the IdP's end-session

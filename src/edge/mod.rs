@@ -15,13 +15,15 @@ mod outbound;
 mod provision;
 mod rand;
 mod respond;
+mod sealing;
 mod settings;
 mod tenants;
 mod webcrypto;
 
 use std::rc::Rc;
 
-use worker::{event, Context, Env, Method, Request, Response};
+use respond::Response;
+use worker::{event, Context, Env, Method, Request};
 
 use crate::core::config::ConfigContext;
 use crate::core::cookies;
@@ -38,6 +40,8 @@ const MAX_URL_BYTES: usize = 16 * 1024;
 /// What every handler knows about the request beyond the `Request` itself.
 pub struct Ctx<'a> {
     pub env: &'a Env,
+    /// The request's execution context, for work that may outlive the response.
+    pub wait: &'a Context,
     pub settings: Settings,
     /// Origin of this request, as the browser sees it (scheme, host, port).
     pub origin: String,
@@ -89,7 +93,7 @@ pub fn storage_unavailable() -> AppError {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, wait: Context) -> worker::Result<Response> {
     let now_ms = rand::now_ms();
     let mut log = RequestLog {
         route: "unknown",
@@ -103,7 +107,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
         if settings.forward_to.is_some() {
             forward::handle(req, settings, &mut log).await
         } else {
-            route(req, &env, settings, now_ms, &mut log).await
+            route(req, &env, &wait, settings, now_ms, &mut log).await
         }
     };
     let resp = match result {
@@ -114,7 +118,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
             err.into_response()
         }
     };
-    log.status = resp.status_code();
+    log.status = resp.status();
     if log.outcome.is_empty() {
         log.outcome = if log.status < 400 { "ok" } else { "refused" };
     }
@@ -158,6 +162,7 @@ fn check_method(req: &Request, allowed: &[Method], head_as_get: bool) -> Result<
 async fn route(
     req: Request,
     env: &Env,
+    wait: &Context,
     settings: Settings,
     now_ms: u64,
     log: &mut RequestLog,
@@ -170,6 +175,7 @@ async fn route(
     }
     let ctx = Ctx {
         env,
+        wait,
         settings,
         origin: url.origin().ascii_serialization(),
         url: url.clone(),

@@ -1,21 +1,33 @@
-//! Randomness and the clock: the two impure inputs the core takes as arguments.
+//! Randomness and the clock: the two impure inputs the core takes as arguments. Random bytes
+//! come from `crypto.getRandomValues` through a `RandomPool` redrawn at the start of every
+//! request (`healthy`).
 
+use std::cell::RefCell;
+
+use crate::core::random::RandomPool;
 use crate::core::secret::token_from_random;
 
-/// Whether the runtime's CSPRNG answers; checked once per request before any token is made,
-/// so a broken generator is a clean 503 rather than predictable secrets.
+thread_local! {
+    static POOL: RefCell<RandomPool> = const { RefCell::new(RandomPool::new()) };
+}
+
+fn fill(buf: &mut [u8]) -> bool {
+    getrandom::fill(buf).is_ok()
+}
+
+/// Draws this request's block. `false` when the runtime's CSPRNG does not answer: the request
+/// is then refused with a clean 503 rather than handed predictable secrets.
 pub fn healthy() -> bool {
-    getrandom::fill(&mut [0u8; 16]).is_ok()
+    POOL.with(|pool| pool.borrow_mut().redraw(fill))
 }
 
 pub fn bytes<const N: usize>() -> [u8; N] {
-    let mut buf = [0u8; N];
-    // crypto.getRandomValues; `healthy()` was checked at the start of the request. Should it
-    // fail anyway, the request is aborted: never hand out zeros as secrets.
-    if getrandom::fill(&mut buf).is_err() {
-        wasm_bindgen::throw_str("crypto.getRandomValues failed");
+    match POOL.with(|pool| pool.borrow_mut().take::<N>(fill)) {
+        Some(bytes) => bytes,
+        // `healthy()` was checked at the start of the request. Should the generator fail
+        // anyway, the request is aborted: never hand out zeros as secrets.
+        None => wasm_bindgen::throw_str("crypto.getRandomValues failed"),
     }
-    buf
 }
 
 /// base64url of 32 random bytes.
@@ -23,8 +35,9 @@ pub fn token() -> String {
     token_from_random(&bytes::<32>())
 }
 
+/// `Date.now()`: one call, no `Date` object.
 pub fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
+    js_sys::Date::now() as u64
 }
 
 pub fn now_secs() -> u64 {

@@ -1,7 +1,12 @@
 //! Turning outcomes into responses: the one `AppError` → status + page/JSON mapping, and the
 //! small builders every handler uses. The detail of a failure goes to the log, never the body.
+//!
+//! Responses are the runtime's own `Response` objects, built in one go (headers, status, the
+//! body as one string); `worker::Response` would hold the body in Rust and copy it into a new
+//! `Uint8Array` and an init object field by field when the request ends.
 
-use worker::{Headers, Response};
+pub use web_sys::Response;
+use web_sys::{Headers, ResponseInit};
 
 use crate::core::pages::{self, Page, Problem};
 
@@ -121,61 +126,71 @@ fn problem_page(problem: &Problem, start_again: Option<&str>) -> Page {
     pages::problem_page(problem, start_again, &super::rand::token())
 }
 
+/// A response from its parts. Header names and values are ours (never raw input), and the
+/// statuses are ones we choose, so none of these calls fails in practice; should one, the
+/// answer is a bare 500 rather than a panic.
+fn build(status: u16, headers: &[(&str, &str)], body: Option<&str>) -> Response {
+    let init = ResponseInit::new();
+    init.set_status(status);
+    if let Ok(h) = Headers::new() {
+        for (k, v) in headers {
+            let _ = h.append(k, v);
+        }
+        init.set_headers(&h);
+    }
+    Response::new_with_opt_str_and_init(body, &init).unwrap_or_else(|_| {
+        let fallback = ResponseInit::new();
+        fallback.set_status(500);
+        Response::new_with_opt_str_and_init(None, &fallback)
+            // Not reachable: the runtime then answers its own bare 500.
+            .unwrap_or_else(|_| {
+                wasm_bindgen::JsCast::unchecked_into(wasm_bindgen::JsValue::UNDEFINED)
+            })
+    })
+}
+
 /// An HTML page with its security headers.
 pub fn html(page: Page) -> Response {
-    let headers = Headers::new();
-    for (k, v) in &page.headers {
-        let _ = headers.set(k, v);
-    }
-    Response::builder()
-        .with_status(page.status)
-        .with_headers(headers)
-        .fixed(page.html.into_bytes())
+    let headers: Vec<(&str, &str)> = page.headers.iter().map(|(k, v)| (&**k, &**v)).collect();
+    build(page.status, &headers, Some(&page.html))
 }
 
 pub fn json(status: u16, body: &serde_json::Value) -> Response {
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/json");
-    let _ = headers.set("cache-control", "no-store");
-    let _ = headers.set("x-content-type-options", "nosniff");
-    Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .fixed(body.to_string().into_bytes())
+    build(
+        status,
+        &[
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+            ("x-content-type-options", "nosniff"),
+        ],
+        Some(&body.to_string()),
+    )
 }
 
 pub fn text(status: u16, body: &str) -> Response {
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "text/plain; charset=utf-8");
-    let _ = headers.set("x-content-type-options", "nosniff");
-    Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .fixed(body.as_bytes().to_vec())
+    build(
+        status,
+        &[
+            ("content-type", "text/plain; charset=utf-8"),
+            ("x-content-type-options", "nosniff"),
+        ],
+        Some(body),
+    )
 }
 
 pub fn bare(status: u16) -> Response {
-    let headers = Headers::new();
-    let _ = headers.set("cache-control", "no-store");
-    Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .empty()
+    build(status, &[("cache-control", "no-store")], None)
 }
 
 /// A redirect with an empty body; `extra` headers (Set-Cookie…) appended.
 pub fn redirect(status: u16, location: &str, extra: &[(&str, String)]) -> Response {
-    let headers = Headers::new();
-    let _ = headers.set("location", location);
-    let _ = headers.set("cache-control", "no-store");
-    let _ = headers.set("referrer-policy", "no-referrer");
-    for (k, v) in extra {
-        let _ = headers.append(k, v);
-    }
-    Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .empty()
+    let mut headers = vec![
+        ("location", location),
+        ("cache-control", "no-store"),
+        ("referrer-policy", "no-referrer"),
+    ];
+    headers.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+    build(status, &headers, None)
 }
 
 /// Appends headers (Set-Cookie…) to a response.

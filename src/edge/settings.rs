@@ -1,8 +1,16 @@
-//! Vars and secrets, read from the environment once per request and parsed into types.
+//! Vars, secrets and bindings, read from the environment and parsed into types.
+//!
+//! The runtime hands an isolate the same `env` object for every request of its life (new vars
+//! or secrets come with a new deployment, so a new isolate), so each value is read across the
+//! wasm boundary once per isolate and then served from memory. Each read first checks that
+//! `env` is still that object (`Object.is`, one call without strings); should the runtime ever
+//! pass another, the memory starts over, so a changed value is never served stale.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use js_sys::{Object, Reflect};
+use wasm_bindgen::JsValue;
 use worker::Env;
 
 use crate::core::crypto::KeyRing;
@@ -15,23 +23,70 @@ pub struct Settings {
     pub forward_to: Option<String>,
 }
 
-/// A var or secret, when set and not blank. The runtime hands both to the worker the same way
-/// — string properties of `env` — so the worker cannot tell which one a value came from:
-/// production sets the secrets with `wrangler secret put` (README). One property read, where
-/// `Env::var` / `Env::secret` also look up the value's constructor name and format an error
-/// for every absent optional one.
-fn string(env: &Env, name: &str) -> Option<String> {
-    js_sys::Reflect::get(env, &wasm_bindgen::JsValue::from_str(name))
-        .ok()?
-        .as_string()
-        .filter(|v| !v.trim().is_empty())
+/// What this isolate has read from `env`, and the `env` it was read from.
+#[derive(Default)]
+struct EnvMemo {
+    env: Option<JsValue>,
+    strings: Vec<(&'static str, Option<String>)>,
+    bindings: Vec<(&'static str, JsValue)>,
 }
 
-fn var(env: &Env, name: &str) -> Option<String> {
+thread_local! {
+    static MEMO: RefCell<EnvMemo> = RefCell::new(EnvMemo::default());
+}
+
+/// Runs `f` on the memo of this `env`, emptied first if `env` is not the object it was read
+/// from. The borrow ends with `f`: nothing is held across an await.
+fn with_memo<R>(env: &Env, f: impl FnOnce(&mut EnvMemo) -> R) -> R {
+    let env: &JsValue = env.as_ref();
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if !memo.env.as_ref().is_some_and(|e| Object::is(e, env)) {
+            *memo = EnvMemo {
+                env: Some(env.clone()),
+                ..EnvMemo::default()
+            };
+        }
+        f(&mut memo)
+    })
+}
+
+/// A var or secret, when set and not blank. The runtime hands both to the worker the same way
+/// — string properties of `env` — so the worker cannot tell which one a value came from:
+/// production sets the secrets with `wrangler secret put` (README). `Env::var` /
+/// `Env::secret` would also look up each value's constructor name and format an error for
+/// every absent optional one.
+fn string(env: &Env, name: &'static str) -> Option<String> {
+    with_memo(env, |memo| {
+        if let Some((_, value)) = memo.strings.iter().find(|(n, _)| *n == name) {
+            return value.clone();
+        }
+        let value = Reflect::get(env, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_string())
+            .filter(|v| !v.trim().is_empty());
+        memo.strings.push((name, value.clone()));
+        value
+    })
+}
+
+/// A binding (an object property of `env`, such as the KV namespace), when present.
+pub fn binding(env: &Env, name: &'static str) -> Option<JsValue> {
+    with_memo(env, |memo| {
+        if let Some((_, value)) = memo.bindings.iter().find(|(n, _)| *n == name) {
+            return Some(value.clone()).filter(|v| !v.is_undefined() && !v.is_null());
+        }
+        let value = Reflect::get(env, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+        memo.bindings.push((name, value.clone()));
+        Some(value).filter(|v| !v.is_undefined() && !v.is_null())
+    })
+}
+
+fn var(env: &Env, name: &'static str) -> Option<String> {
     string(env, name)
 }
 
-fn secret(env: &Env, name: &str) -> Option<String> {
+fn secret(env: &Env, name: &'static str) -> Option<String> {
     string(env, name)
 }
 
@@ -99,6 +154,11 @@ fn cached<T>(
         })
     });
     Ok(value)
+}
+
+/// The current `CONFIG_KEY` text, for the WebCrypto copy of the key (`sealing`).
+pub fn config_key(env: &Env) -> Option<String> {
+    secret(env, "CONFIG_KEY")
 }
 
 pub fn keyring(env: &Env) -> Result<Rc<KeyRing>, Misconfigured> {

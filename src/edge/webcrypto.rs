@@ -63,18 +63,28 @@ impl SignatureVerifier for WebCryptoVerifier {
 
 /// `globalThis.crypto.subtle`.
 fn subtle() -> Result<SubtleCrypto, VerifierError> {
-    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).map_err(runtime)?;
+    runtime_subtle().ok_or_else(|| VerifierError::Runtime("crypto.subtle is missing".into()))
+}
+
+/// `globalThis.crypto.subtle`, when the runtime has it; looked up once per isolate.
+pub(super) fn runtime_subtle() -> Option<SubtleCrypto> {
+    thread_local! {
+        static SUBTLE: RefCell<Option<SubtleCrypto>> = const { RefCell::new(None) };
+    }
+    if let Some(hit) = SUBTLE.with(|s| s.borrow().clone()) {
+        return Some(hit);
+    }
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).ok()?;
     if !crypto.is_object() {
-        return Err(VerifierError::Runtime(
-            "globalThis.crypto is missing".into(),
-        ));
+        return None;
     }
     // `unchecked_into`: workerd's objects need not pass an `instanceof Crypto` test.
     let subtle = crypto.unchecked_into::<Crypto>().subtle();
     if !subtle.is_object() {
-        return Err(VerifierError::Runtime("crypto.subtle is missing".into()));
+        return None;
     }
-    Ok(subtle)
+    SUBTLE.with(|s| *s.borrow_mut() = Some(subtle.clone()));
+    Some(subtle)
 }
 
 /// The key as a WebCrypto `CryptoKey`, imported once per isolate.

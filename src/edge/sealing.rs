@@ -1,0 +1,81 @@
+//! Session sealing through the runtime's WebCrypto AES-GCM: the same `v1.` envelope as
+//! `KeyRing::seal` (which `KeyRing::open` reads at logout), but encrypted natively instead of by
+//! the software AES and GHASH that wasm32 gets from the `aes-gcm` crate.
+//!
+//! The imported `CONFIG_KEY` is cached per isolate, keyed by its text; nothing is borrowed
+//! across an await. Any runtime failure falls back to `KeyRing::seal`: same output format.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CryptoKey, SubtleCrypto};
+
+use crate::core::crypto::{decode_key, envelope, KeyRing};
+
+thread_local! {
+    static IMPORTED: RefCell<Option<(String, CryptoKey)>> = const { RefCell::new(None) };
+}
+
+/// Seals `plaintext` under the current `CONFIG_KEY` (`key_text`, already validated by the
+/// `KeyRing` built from it) with associated data `aad`.
+pub async fn seal(
+    key_text: &str,
+    ring: &KeyRing,
+    plaintext: &[u8],
+    aad: &str,
+    nonce: [u8; 12],
+) -> String {
+    match encrypt(key_text, plaintext, aad, &nonce).await {
+        Some(ct) => envelope(&nonce, &ct),
+        None => ring.seal(plaintext, aad, nonce),
+    }
+}
+
+async fn encrypt(key_text: &str, plaintext: &[u8], aad: &str, nonce: &[u8; 12]) -> Option<Vec<u8>> {
+    let subtle = super::webcrypto::runtime_subtle()?;
+    let key = imported(&subtle, key_text).await?;
+    let params = Object::new();
+    Reflect::set(&params, &"name".into(), &"AES-GCM".into()).ok()?;
+    Reflect::set(&params, &"iv".into(), &Uint8Array::from(&nonce[..])).ok()?;
+    Reflect::set(
+        &params,
+        &"additionalData".into(),
+        &Uint8Array::from(aad.as_bytes()),
+    )
+    .ok()?;
+    let promise = subtle
+        .encrypt_with_object_and_u8_array(&params, &key, plaintext)
+        .ok()?;
+    let out = JsFuture::from(promise).await.ok()?;
+    let out = Uint8Array::new(&out).to_vec();
+    // ciphertext || 16-byte tag: anything else is not what we asked for.
+    (out.len() == plaintext.len() + 16).then_some(out)
+}
+
+async fn imported(subtle: &SubtleCrypto, key_text: &str) -> Option<CryptoKey> {
+    let hit = IMPORTED.with(|slot| {
+        slot.borrow()
+            .as_ref()
+            .filter(|(text, _)| text == key_text)
+            .map(|(_, key)| key.clone())
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let raw = decode_key(key_text).ok()?;
+    let usages = Array::of1(&JsValue::from_str("encrypt"));
+    let promise = subtle
+        .import_key_with_str(
+            "raw",
+            &Uint8Array::from(&raw[..]),
+            "AES-GCM",
+            false,
+            &usages,
+        )
+        .ok()?;
+    let key: CryptoKey = JsFuture::from(promise).await.ok()?.unchecked_into();
+    IMPORTED.with(|slot| *slot.borrow_mut() = Some((key_text.to_string(), key.clone())));
+    Some(key)
+}
