@@ -13,7 +13,8 @@
 
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { CookieJar, freePort, request } from '../tests/support/http.mjs';
+import { freePort, request } from '../tests/support/http.mjs';
+import { pool, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { mainThreadCpuMs, schedCpuMs } from './proc.mjs';
 import { fmt, percentile } from './stats.mjs';
@@ -37,25 +38,6 @@ process.on('SIGINT', () => {
   killAllSync();
   process.exit(130);
 });
-
-async function pool(n, c, task) {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(c, n) }, async () => {
-    while (next < n) {
-      next += 1;
-      await task();
-    }
-  }));
-}
-
-async function login(env) {
-  const jar = new CookieJar();
-  const start = await request(`${env.tenantOrigin}/login/sso`, { jar });
-  if (start.status !== 302) throw new Error(`${env.label}: /login/sso → ${start.status} ${start.body.slice(0, 200)}`);
-  const authz = await request(start.location);
-  const cb = await request(authz.location, { jar });
-  if (cb.status !== 200 || !cb.body.includes('name="assertion"')) throw new Error(`${env.label}: callback → ${cb.status} ${cb.body.slice(0, 200)}`);
-}
 
 async function instance(label, buildDir, op, client) {
   const staged = stage(path.resolve(buildDir));
@@ -84,7 +66,7 @@ async function instance(label, buildDir, op, client) {
 async function batch(env) {
   const s0 = schedCpuMs(env.pid);
   const m0 = mainThreadCpuMs(env.pid);
-  await pool(N, C, () => login(env));
+  await pool(N, C, () => quickLogin(env.tenantOrigin, env.label));
   await sleep(SETTLE_MS);
   return { all: (schedCpuMs(env.pid) - s0) / N, main: (mainThreadCpuMs(env.pid) - m0) / N };
 }
@@ -96,7 +78,7 @@ async function main() {
   try {
     envs.push(await instance('A', opt('--a'), op, client));
     envs.push(await instance('B', opt('--b'), op, client));
-    for (const env of envs) await pool(Math.max(4 * C, 40), C, () => login(env)); // warm-up
+    for (const env of envs) await pool(Math.max(4 * C, 40), C, () => quickLogin(env.tenantOrigin, env.label)); // warm-up
     const rows = [];
     for (let r = 0; r < ROUNDS; r += 1) {
       const order = r % 2 === 0 ? envs : [...envs].reverse();

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { CookieJar, freePort, parseForms, request } from '../tests/support/http.mjs';
+import { pool as boundedPool } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { alive, clockTicksPerSecond, diff, schedCpuMs, snapshot } from './proc.mjs';
 import { fmt, fmtSpread, percentile, spread } from './stats.mjs';
@@ -98,20 +99,8 @@ const log = (...a) => console.error(...a);
 // ---------------------------------------------------------------------------------------------
 // Load generation
 
-/** Runs `task(i)` n times with at most c in flight. Bounded: stops at n or when interrupted. */
-async function pool(n, c, task) {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(c, n) }, async () => {
-    while (!stopping) {
-      const i = next;
-      next += 1;
-      if (i >= n) return;
-      await task(i);
-    }
-  });
-  await Promise.all(lanes);
-  if (stopping) throw new Error('interrupted');
-}
+/** Runs `task(i)` n times with at most c in flight; stops (and throws) when interrupted. */
+const pool = (n, c, task) => boundedPool(n, c, task, () => stopping);
 
 function b64urlJson(part) {
   return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));

@@ -22,10 +22,15 @@ worker-build --release
 
 # Shrink the module with binaryen's wasm-opt from npm (Debian's binaryen is too old for the
 # exception-handling instructions wasm-bindgen emits). About 25 % smaller, same behaviour;
-# PORTAL_SSO_WASM_OPT=0 skips it for a faster edit-reload loop.
+# PORTAL_SSO_WASM_OPT=0 skips it for a faster edit-reload loop; PORTAL_SSO_WASM_NAMES=1 keeps
+# the function names (the wasm's name section, ~150 KiB) for bench/profile.mjs.
 WASM_OPT="node_modules/.bin/wasm-opt"
+KEEP_NAMES=()
+if [ "${PORTAL_SSO_WASM_NAMES:-0}" = "1" ]; then
+  KEEP_NAMES=(-g)
+fi
 if [ "${PORTAL_SSO_WASM_OPT:-1}" = "1" ] && [ -x "$WASM_OPT" ]; then
-  "$WASM_OPT" -Oz --enable-exception-handling --enable-reference-types --enable-bulk-memory \
+  "$WASM_OPT" -Oz "${KEEP_NAMES[@]}" --enable-exception-handling --enable-reference-types --enable-bulk-memory \
     --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue \
     build/index_bg.wasm -o build/index_bg.opt.wasm
   mv build/index_bg.opt.wasm build/index_bg.wasm
