@@ -34,10 +34,13 @@ const ROUNDS = Number(opt('--rounds', 8));
 const C = Number(opt('--concurrency', 8));
 const SETTLE_MS = 250;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-process.on('SIGINT', () => {
-  killAllSync();
-  process.exit(130);
-});
+// `exit` handlers do not run on a signal's default action: stop the wrangler process groups here.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    killAllSync();
+    process.exit(130);
+  });
+}
 
 async function instance(label, buildDir, op, client) {
   const staged = stage(path.resolve(buildDir));

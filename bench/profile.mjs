@@ -31,6 +31,13 @@ const C = Number(opt('--concurrency', 8));
 const INTERVAL = Number(opt('--interval-us', 50));
 const TOP = Number(opt('--top', 40));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// `exit` handlers do not run on a signal's default action: stop the wrangler process groups here.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    killAllSync();
+    process.exit(130);
+  });
+}
 
 function cdp(url) {
   const ws = new WebSocket(url, { perMessageDeflate: false });
