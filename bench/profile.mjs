@@ -5,7 +5,8 @@
 // the worker's isolate through wrangler's inspector while K logins run at concurrency 8. Prints
 // self time per function (wasm functions by their Rust names, JS by name and file) and per
 // category (our wasm, the wasm-bindgen / workers-rs JS glue, runtime built-ins, GC, idle).
-// Not for the first request of a fresh isolate: with the profiler attached, V8 reports every
+// With --floor it profiles the JavaScript floor worker's whole logins (bench/floor-worker) the
+// same way, to compare category by category. Not for the first request of a fresh isolate: with the profiler attached, V8 reports every
 // lazily compiled wasm function to it, and that first request then costs ~130 ms instead of
 // ~25 (seen once, 2026-11-27).
 // Profiling slows everything down; read the shares, not the milliseconds.
@@ -19,7 +20,7 @@ import { pool, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { schedCpuMs } from './proc.mjs';
 
-import { killAllSync, stage, startWrangler, unstage } from './wrangler.mjs';
+import { killAllSync, stage, stageFloor, startWrangler, unstage } from './wrangler.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -72,7 +73,7 @@ function category(frame) {
   if (fn === '(garbage collector)') return 'gc';
   if (fn === '(idle)' || fn === '(program)' || fn === '(root)') return fn;
   if (url.startsWith('wasm://')) return 'wasm (ours + crates)';
-  if (/shim\.mjs|index\.js|worker\/|build\//.test(url)) return 'JS glue (wasm-bindgen / workers-rs shim)';
+  if (/shim\.mjs|index\.js|worker\/|build\//.test(url)) return 'JS: the worker script (wasm-bindgen / workers-rs glue; with --floor, its own code)';
   if (url === '') return 'runtime built-ins';
   return `JS: ${path.basename(url)}`;
 }
@@ -147,20 +148,33 @@ async function profiler(inspectorPort) {
   return c;
 }
 
+/** A whole login on the JavaScript floor worker: /start, then /callback on the key it wrote. */
+function floorLogin(apex, op) {
+  const fetchUrl = encodeURIComponent(`${op.origin}/floor/token`);
+  return async () => {
+    const start = await request(`${apex}/start`);
+    const state = start.location ? new URL(start.location).searchParams.get('state') : null;
+    if (start.status !== 302 || !state) throw new Error(`floor /start → ${start.status}`);
+    const cb = await request(`${apex}/callback?key=floor-pending:${state}&url=${fetchUrl}`);
+    if (cb.status !== 200) throw new Error(`floor /callback → ${cb.status}`);
+  };
+}
+
 /** Warm logins: the same batch without, then with the profiler. */
-async function warm(staged, op, client) {
+async function warm(staged, op, client, floor) {
   const x = await startWorker(staged, path.join(staged.dir, 'state'));
   try {
     await waitHealthy(x.apex);
-    await putTenant(x.apex, op, client, staged);
-    await pool(Math.max(4 * C, 100), C, () => quickLogin(x.origin));
+    const login = floor ? floorLogin(x.apex, op) : () => quickLogin(x.origin);
+    if (!floor) await putTenant(x.apex, op, client, staged);
+    await pool(Math.max(4 * C, 100), C, login);
     let cpu0 = schedCpuMs(x.w.pids.worker);
-    await pool(N, C, () => quickLogin(x.origin));
+    await pool(N, C, login);
     const plainCpu = (schedCpuMs(x.w.pids.worker) - cpu0) / N;
     const c = await profiler(x.inspectorPort);
     await c.send('Profiler.start');
     cpu0 = schedCpuMs(x.w.pids.worker);
-    await pool(N, C, () => quickLogin(x.origin));
+    await pool(N, C, login);
     const profiledCpu = (schedCpuMs(x.w.pids.worker) - cpu0) / N;
     const { profile } = await c.send('Profiler.stop');
     c.close();
@@ -173,12 +187,13 @@ async function warm(staged, op, client) {
 
 async function main() {
   const buildDir = opt('--build');
-  if (!buildDir) throw new Error('usage: node bench/profile.mjs --build DIR [--logins 400] [--interval-us 50] [--top 40] [--out FILE]');
+  if (!buildDir) throw new Error('usage: node bench/profile.mjs --build DIR [--floor] [--logins 400] [--interval-us 50] [--top 40] [--out FILE]');
   const client = { client_id: `prof-${crypto.randomBytes(4).toString('hex')}`, client_secret: crypto.randomBytes(24).toString('base64url') };
   const op = await startOpStub({ clients: [client] });
   const staged = stage(path.resolve(buildDir));
+  const floor = args.includes('--floor');
   try {
-    const { profile, count } = await warm(staged, op, client);
+    const { profile, count } = await warm(floor ? stageFloor(staged) : staged, op, client, floor);
     const out = opt('--out');
     if (out) fs.writeFileSync(out, JSON.stringify(profile));
     report(profile, count);
