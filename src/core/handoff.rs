@@ -3,7 +3,6 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_compact::{KeyPair, PublicKey, Seed};
-use jwt_compact::{alg::Ed25519, AlgorithmExt, Claims, Header};
 use serde::{Deserialize, Serialize};
 
 use crate::core::member::Member;
@@ -86,6 +85,19 @@ impl HandoffKey {
 
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// The private key as PKCS #8 (RFC 8410), the form the runtime's WebCrypto imports an
+    /// Ed25519 private key from. Every call site hands the secret to the runtime.
+    pub fn pkcs8(&self) -> Vec<u8> {
+        // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } }
+        const PREFIX: [u8; 16] = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        let mut der = PREFIX.to_vec();
+        der.extend_from_slice(self.keypair.sk.seed().as_ref());
+        der
     }
 
     pub fn published(&self) -> PublishedKey {
@@ -179,21 +191,56 @@ pub fn assertion_claims(member: &Member, ctx: &AssertionContext<'_>) -> Assertio
     }
 }
 
-/// Signs the assertion (EdDSA, `kid` in the header, `typ: JWT`).
+#[derive(Serialize)]
+struct JwsHeader<'a> {
+    alg: &'static str,
+    kid: &'a str,
+    typ: &'static str,
+}
+
+/// The JWS signing input of the assertion: base64url of the header
+/// `{"alg":"EdDSA","kid":…,"typ":"JWT"}`, a dot, base64url of the claims.
+pub fn assertion_signing_input(
+    key: &HandoffKey,
+    claims: &AssertionClaims,
+) -> Result<String, serde_json::Error> {
+    let header = serde_json::to_vec(&JwsHeader {
+        alg: "EdDSA",
+        kid: &key.kid,
+        typ: "JWT",
+    })?;
+    let payload = serde_json::to_vec(claims)?;
+    Ok(format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    ))
+}
+
+/// The compact JWS: the signing input, a dot, base64url of the 64-byte Ed25519 signature.
+pub fn assertion_jws(signing_input: &str, signature: &[u8]) -> String {
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// The Ed25519 signature of `signing_input`, made in Rust as RFC 8032 defines it:
+/// deterministic, so the runtime's WebCrypto makes the very same one from `pkcs8()`.
+pub fn signature(key: &HandoffKey, signing_input: &str) -> [u8; 64] {
+    *key.keypair.sk.sign(signing_input.as_bytes(), None)
+}
+
+/// Signs the assertion in Rust.
 pub fn sign_assertion(
     key: &HandoffKey,
     claims: &AssertionClaims,
-) -> Result<String, jwt_compact::CreationError> {
-    let header = Header::empty()
-        .with_key_id(key.kid.clone())
-        .with_token_type("JWT");
-    Ed25519.token(&header, &Claims::new(claims), &key.keypair.sk)
+) -> Result<String, serde_json::Error> {
+    let input = assertion_signing_input(key, claims)?;
+    Ok(assertion_jws(&input, &signature(key, &input)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jwt_compact::UntrustedToken;
+    use jwt_compact::{alg::Ed25519, AlgorithmExt, Claims, Header, UntrustedToken};
 
     // RFC 8037 Appendix A.1 key.
     const JWK: &str = r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"handoff-1"}"#;
@@ -225,6 +272,25 @@ mod tests {
             "never publish the private part"
         );
         assert!(!format!("{key:?}").contains("nWGx"));
+    }
+
+    /// RFC 8032 section 7.1, test 1 (empty message), for the RFC 8037 key: Ed25519 is
+    /// deterministic, so the signature WebCrypto makes from `pkcs8()` is this one too.
+    #[test]
+    fn rfc8032_signature_and_pkcs8() {
+        let key = HandoffKey::from_jwk(JWK).unwrap();
+        let der = key.pkcs8();
+        assert_eq!(der.len(), 48);
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(&der[16..]),
+            "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"
+        );
+        let sig = key.keypair.sk.sign(b"", None);
+        let hex: String = sig.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        );
     }
 
     #[test]
@@ -279,6 +345,18 @@ mod tests {
         assert_eq!(c["return_to"], "/bookings");
         assert_eq!(c["provisioned"], true);
         assert!(c.get("portal_state").is_none());
+        // jwt-compact writes the same header and payload for these claims.
+        let theirs = Ed25519
+            .token(
+                &Header::empty()
+                    .with_key_id("handoff-1".to_string())
+                    .with_token_type("JWT"),
+                &Claims::new(assertion_claims(&member(), &ctx)),
+                &key.keypair.sk,
+            )
+            .unwrap();
+        let signed_part = |t: &str| t.rsplit_once('.').unwrap().0.to_string();
+        assert_eq!(signed_part(&jwt), signed_part(&theirs));
         // A signature by another key does not validate.
         let other = ed25519_compact::KeyPair::from_seed(Seed::new([9; 32]));
         assert!(Ed25519

@@ -4,11 +4,11 @@
 use crate::core::authorize::PendingLogin;
 use crate::core::cookies;
 use crate::core::discovery::ProviderMetadata;
-use crate::core::handoff::{assertion_claims, sign_assertion, AssertionContext};
+use crate::core::handoff::{assertion_claims, AssertionContext};
 use crate::core::id_token::{verify_id_token, Expectations, IdTokenError, VerifiedIdToken};
 use crate::core::log::RequestLog;
 use crate::core::member::{IdentityClaims, Member};
-use crate::core::pages::{handoff_page, Problem};
+use crate::core::pages::{portal_handoff_page, Problem};
 use crate::core::session::{id_token_aad, session_ttl, Session};
 use crate::core::tenant_record::Tenant;
 use crate::core::token::{
@@ -19,7 +19,7 @@ use crate::core::token::{
 use super::kv::Kv;
 use super::respond::{self, AppError, Response};
 use super::webcrypto::WebCryptoVerifier;
-use super::{idp, misconfigured, outbound, provision, rand, sealing, settings, Ctx};
+use super::{idp, misconfigured, outbound, provision, rand, sealing, settings, signing, Ctx};
 
 pub async fn finish(
     ctx: &Ctx<'_>,
@@ -56,7 +56,7 @@ pub async fn finish(
     // 9. Session, then the handoff.
     let session_cookie = create_session(ctx, kv, tenant, &tokens, &verified).await?;
     log.outcome = "handoff";
-    handoff(ctx, tenant, &member, &pending, provisioned, session_cookie)
+    handoff(ctx, tenant, &member, &pending, provisioned, session_cookie).await
 }
 
 async fn exchange(
@@ -206,7 +206,7 @@ async fn create_session(
     Ok(cookies::session_cookie(&sid, ttl, ctx.settings.local_dev))
 }
 
-fn handoff(
+async fn handoff(
     ctx: &Ctx<'_>,
     tenant: &Tenant,
     member: &Member,
@@ -230,10 +230,15 @@ fn handoff(
             provisioned,
         },
     );
-    let assertion =
-        sign_assertion(&key, &claims).map_err(|_| misconfigured("assertion signing failed"))?;
-    let action = format!("{}{}", tenant.config.portal_url, tenant.config.handoff_path);
-    let page = handoff_page(&action, &assertion, &rand::token());
+    let assertion = signing::sign_assertion(&key, &claims)
+        .await
+        .map_err(|_| misconfigured("assertion signing failed"))?;
+    let page = portal_handoff_page(
+        &tenant.config.portal_url,
+        &tenant.config.handoff_path,
+        &assertion,
+        &rand::token(),
+    );
     Ok(respond::with_headers(
         respond::html(page),
         &[("set-cookie", cookie)],

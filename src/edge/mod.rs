@@ -17,6 +17,7 @@ mod rand;
 mod respond;
 mod sealing;
 mod settings;
+mod signing;
 mod tenants;
 mod webcrypto;
 

@@ -3,6 +3,7 @@
 // rotation, replayed and cross-browser callbacks, two tabs, access_denied escaping,
 // unverified email, userinfo fallback, logout round trip, return_to and portal_state.
 
+import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CookieJar, follow, pageText, parseForms, request, submitForm, describeChain } from '../support/http.mjs';
@@ -60,6 +61,11 @@ function assertValidAssertion(s, { tenant, user }) {
   assert.equal(c.provisioned, false, 'provisioning is off');
   assert.equal(s.accepted.header.alg, 'EdDSA');
   assert.equal(s.accepted.header.kid, JSON.parse(stack.worker.secrets.HANDOFF_SIGNING_KEY).kid);
+  // Ed25519 is deterministic (RFC 8032): the worker's signature (WebCrypto's, or its Rust
+  // fallback's) is exactly the one node makes over the same input with the same key.
+  const [h, p, sig] = s.assertion.split('.');
+  const key = crypto.createPrivateKey({ key: JSON.parse(stack.worker.secrets.HANDOFF_SIGNING_KEY), format: 'jwk' });
+  assert.equal(sig, crypto.sign(null, Buffer.from(`${h}.${p}`), key).toString('base64url'), 'the RFC 8032 signature');
   assert.match(s.portalResponse.body, /Welcome, /);
 }
 

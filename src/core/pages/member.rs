@@ -73,6 +73,44 @@ pub fn handoff_page(action_url: &str, assertion: &str, nonce: &str) -> Page {
     let Some((origin, host)) = web_origin(action_url) else {
         return super::problem_page(&Problem::Misconfigured, None, nonce);
     };
+    render_handoff(&origin, &host, action_url, assertion, nonce)
+}
+
+/// `handoff_page` for a tenant's portal, without parsing a URL on every sign-in:
+/// `portal_origin` is the config's `portal_url`, which the config parser stores as an http(s)
+/// origin (`scheme://host[:port]`, WHATWG-serialized), and `handoff_path` its validated path.
+/// So the CSP source is `portal_origin` itself and the host is read off it. Anything else gets
+/// the misconfiguration page, as in `handoff_page`.
+pub fn portal_handoff_page(
+    portal_origin: &str,
+    handoff_path: &str,
+    assertion: &str,
+    nonce: &str,
+) -> Page {
+    let authority = portal_origin
+        .strip_prefix("https://")
+        .or_else(|| portal_origin.strip_prefix("http://"));
+    let host = authority.and_then(|a| match a.strip_prefix('[') {
+        // An IPv6 literal keeps its brackets, as `Url::host_str` gives it.
+        Some(rest) => rest.find(']').map(|end| &a[..end + 2]),
+        None => a.split(':').next(),
+    });
+    match host {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@']) => {
+            let action = format!("{portal_origin}{handoff_path}");
+            render_handoff(portal_origin, host, &action, assertion, nonce)
+        }
+        _ => super::problem_page(&Problem::Misconfigured, None, nonce),
+    }
+}
+
+fn render_handoff(
+    origin: &str,
+    host: &str,
+    action_url: &str,
+    assertion: &str,
+    nonce: &str,
+) -> Page {
     let body = format!(
         "<div class=\"spinner\" aria-hidden=\"true\"></div>\n\
          <h1>Signing you in\u{2026}</h1>\n\
@@ -82,11 +120,11 @@ pub fn handoff_page(action_url: &str, assertion: &str, nonce: &str) -> Page {
          <button class=\"button primary\" type=\"submit\">Continue</button>\n\
          </form>\n\
          <p class=\"note\">Not moving on? Press Continue.</p>\n",
-        host = html_escape(&host),
+        host = html_escape(host),
         action = html_escape(action_url),
         assertion = html_escape(assertion),
     );
-    let form_action = ["'self'", origin.as_str()];
+    let form_action = ["'self'", origin];
     Document {
         status: 200,
         title: "Signing you in\u{2026}",

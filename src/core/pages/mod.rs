@@ -8,7 +8,7 @@ mod member;
 mod problem;
 mod style;
 
-pub use member::{handoff_page, login_page, signed_out_page, LoginPage};
+pub use member::{handoff_page, login_page, portal_handoff_page, signed_out_page, LoginPage};
 pub use problem::{problem_page, Problem};
 
 /// A rendered HTML response, ready for the edge to send as is.

@@ -311,3 +311,40 @@ fn signed_out_page_links_back_when_it_can() {
     assert!(!bare.html.contains("<a "));
     assert!(!header(&bare, "Content-Security-Policy").contains("script-src"));
 }
+
+/// The portal's handoff page, built from the stored origin without parsing a URL, is the same
+/// page as the one built by parsing the full action URL.
+#[test]
+fn portal_handoff_page_matches_the_parsed_one() {
+    for (origin, path) in [
+        ("https://portal.example.com", "/sso/assertion"),
+        ("http://acme.localhost:3000", "/sso/assertion?x=1&y=2"),
+        ("http://127.0.0.1:45678", "/sso/assertion"),
+        ("http://[::1]:8080", "/sso"),
+        ("https://[2001:db8::1]", "/handoff"),
+        ("https://xn--bcher-kva.example", "/a/b"),
+    ] {
+        let action = format!("{origin}{path}");
+        let parsed = handoff_page(&action, "a\"><b>", NONCE);
+        let direct = portal_handoff_page(origin, path, "a\"><b>", NONCE);
+        assert_eq!(parsed.status, 200, "{origin}");
+        assert_eq!(direct.status, parsed.status, "{origin}");
+        assert_eq!(direct.html, parsed.html, "{origin}");
+        assert_eq!(direct.headers, parsed.headers, "{origin}");
+    }
+}
+
+#[test]
+fn portal_handoff_page_refuses_what_is_not_an_origin() {
+    for bad in [
+        "javascript:alert(1)",
+        "ftp://portal.example.com",
+        "https://",
+        "https://a@b",
+        "portal.example.com",
+    ] {
+        let page = portal_handoff_page(bad, "/sso", "aaa.bbb.ccc", NONCE);
+        assert_eq!(page.status, 503, "{bad}");
+        assert!(!page.html.contains("aaa.bbb.ccc"), "{bad}");
+    }
+}

@@ -1,0 +1,66 @@
+//! The handoff assertion signed by the runtime's WebCrypto Ed25519 rather than by
+//! `ed25519-compact` in wasm. Ed25519 (RFC 8032) is deterministic, so both give the same
+//! signature for the same key and input: the Rust signature is the fallback should WebCrypto
+//! fail, and the output never depends on which one ran.
+//!
+//! The imported key is cached per isolate, keyed by its public key (which the key's parser
+//! checked against the private one); nothing is borrowed across an await.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CryptoKey, SubtleCrypto};
+
+use crate::core::handoff::{
+    assertion_jws, assertion_signing_input, signature, AssertionClaims, HandoffKey,
+};
+
+thread_local! {
+    static IMPORTED: RefCell<Option<(String, CryptoKey)>> = const { RefCell::new(None) };
+}
+
+pub async fn sign_assertion(
+    key: &HandoffKey,
+    claims: &AssertionClaims,
+) -> Result<String, serde_json::Error> {
+    let input = assertion_signing_input(key, claims)?;
+    let signed = match webcrypto_signature(key, &input).await {
+        Some(sig) => sig,
+        None => signature(key, &input).to_vec(),
+    };
+    Ok(assertion_jws(&input, &signed))
+}
+
+async fn webcrypto_signature(key: &HandoffKey, input: &str) -> Option<Vec<u8>> {
+    let subtle = super::webcrypto::runtime_subtle()?;
+    let crypto_key = imported(&subtle, key).await?;
+    let promise = subtle
+        .sign_with_str_and_u8_array("Ed25519", &crypto_key, input.as_bytes())
+        .ok()?;
+    let out = JsFuture::from(promise).await.ok()?;
+    let out = Uint8Array::new(&out).to_vec();
+    (out.len() == 64).then_some(out)
+}
+
+async fn imported(subtle: &SubtleCrypto, key: &HandoffKey) -> Option<CryptoKey> {
+    let id = key.published().x;
+    let hit = IMPORTED.with(|slot| {
+        slot.borrow()
+            .as_ref()
+            .filter(|(x, _)| *x == id)
+            .map(|(_, k)| k.clone())
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let usages = Array::of1(&JsValue::from_str("sign"));
+    let der = Uint8Array::from(key.pkcs8().as_slice());
+    let promise = subtle
+        .import_key_with_str("pkcs8", &der, "Ed25519", false, &usages)
+        .ok()?;
+    let imported: CryptoKey = JsFuture::from(promise).await.ok()?.unchecked_into();
+    IMPORTED.with(|slot| *slot.borrow_mut() = Some((id, imported.clone())));
+    Some(imported)
+}
