@@ -103,7 +103,20 @@ function killGroup(child, signal) {
  *   ready: when the /healthz answer means "up" (an invalid FORWARD_TO answers 503 to all).
  *   persistTo: reuse this KV directory (kept on stop) instead of a fresh one.
  */
-export async function startWorker({
+export async function startWorker(options = {}) {
+  // freePort() releases the port it found before wrangler binds it, so another process (a
+  // workerd of a test running alongside, binding port 0) can take it in between: start again
+  // on fresh ports when that is why wrangler stopped. Any other failure is thrown at once.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startWorkerOnce(options);
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use/.test(e.message)) throw e;
+    }
+  }
+}
+
+async function startWorkerOnce({
   forwardTo,
   vars = {},
   secrets: secretOverrides = {},
