@@ -30,7 +30,7 @@ use crate::core::config::ConfigContext;
 use crate::core::cookies;
 use crate::core::log::RequestLog;
 use crate::core::pages::Problem;
-use crate::core::tenant::{classify_host, HostKind};
+use crate::core::tenant::{classify_host, request_origin, HostKind};
 use crate::core::tenant_record::Tenant;
 use respond::AppError;
 use settings::Settings;
@@ -174,15 +174,16 @@ async fn route(
     if url.as_str().len() > MAX_URL_BYTES {
         return Err(AppError::page(Problem::UriTooLong, "uri_too_long"));
     }
+    let path = url.path().to_string();
+    let host = url.host_str().unwrap_or_default().to_string();
     let ctx = Ctx {
         env,
         wait,
         settings,
-        origin: url.origin().ascii_serialization(),
-        url: url.clone(),
+        origin: request_origin(&url),
+        url,
         now_ms,
     };
-    let path = url.path().to_string();
     match path.as_str() {
         "/healthz" => {
             log.route = "/healthz";
@@ -196,7 +197,6 @@ async fn route(
         }
         _ => {}
     }
-    let host = url.host_str().unwrap_or_default().to_string();
     match classify_host(&host, &ctx.settings.base_domain) {
         HostKind::Apex => apex(req, &ctx, &path, log).await,
         HostKind::Tenant(id) => tenant_routes(req, &ctx, id.as_str(), None, &path, log).await,

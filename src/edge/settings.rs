@@ -17,6 +17,7 @@ use crate::core::crypto::KeyRing;
 use crate::core::handoff::{HandoffKey, PublishedKey};
 
 /// Plain vars: needed by every route.
+#[derive(Clone)]
 pub struct Settings {
     pub base_domain: String,
     pub local_dev: bool,
@@ -29,6 +30,7 @@ struct EnvMemo {
     env: Option<JsValue>,
     strings: Vec<(&'static str, Option<String>)>,
     bindings: Vec<(&'static str, JsValue)>,
+    settings: Option<Settings>,
 }
 
 thread_local! {
@@ -91,7 +93,17 @@ fn secret(env: &Env, name: &'static str) -> Option<String> {
 }
 
 impl Settings {
+    /// Parsed once per isolate (see the module's note on `env`).
     pub fn from_env(env: &Env) -> Self {
+        if let Some(hit) = with_memo(env, |memo| memo.settings.clone()) {
+            return hit;
+        }
+        let parsed = Self::parse(env);
+        with_memo(env, |memo| memo.settings = Some(parsed.clone()));
+        parsed
+    }
+
+    fn parse(env: &Env) -> Self {
         Self {
             // A port in BASE_DOMAIN ("localhost:8787") is ignored: hosts are compared without
             // ports, and the request's own port is used when the worker builds an origin.
@@ -165,7 +177,11 @@ pub fn keyring(env: &Env) -> Result<Rc<KeyRing>, Misconfigured> {
     let current =
         secret(env, "CONFIG_KEY").ok_or_else(|| Misconfigured("CONFIG_KEY is not set".into()))?;
     let previous = secret(env, "CONFIG_KEY_PREVIOUS").unwrap_or_default();
-    cached(&KEYRING, format!("{current}\n{previous}"), |_| {
+    // Base64 has no newline: the pair is told apart from any other pair.
+    let mut source = current.clone();
+    source.push('\n');
+    source.push_str(&previous);
+    cached(&KEYRING, source, |_| {
         let previous = Some(previous.as_str()).filter(|p| !p.is_empty());
         KeyRing::new(&current, previous)
             .map_err(|e| Misconfigured(format!("CONFIG_KEY / CONFIG_KEY_PREVIOUS: {e}")))
