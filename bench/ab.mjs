@@ -13,7 +13,7 @@
 
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { freePort, request } from '../tests/support/http.mjs';
+import { request } from '../tests/support/http.mjs';
 import { pool, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { mainThreadCpuMs, schedCpuMs } from './proc.mjs';
@@ -44,8 +44,8 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 async function instance(label, buildDir, op, client) {
   const staged = stage(path.resolve(buildDir));
-  const port = await freePort();
-  const w = await startWrangler({ staged, port, inspectorPort: await freePort(), persistTo: path.join(staged.dir, 'state') });
+  const w = await startWrangler({ staged, persistTo: path.join(staged.dir, 'state') });
+  const { port } = w;
   const env = { label, staged, w, pid: w.pids.worker, apex: `http://localhost:${port}`, tenantOrigin: `http://acme.localhost:${port}` };
   for (let i = 0; i < 150; i += 1) {
     try {

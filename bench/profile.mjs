@@ -15,7 +15,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { freePort, request } from '../tests/support/http.mjs';
+import { request } from '../tests/support/http.mjs';
 import { pool, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { schedCpuMs } from './proc.mjs';
@@ -103,9 +103,8 @@ function report(profile, logins) {
 }
 
 async function startWorker(staged, persistTo) {
-  const port = await freePort();
-  const inspectorPort = await freePort();
-  const w = await startWrangler({ staged, port, inspectorPort, persistTo });
+  const w = await startWrangler({ staged, persistTo });
+  const { port, inspectorPort } = w;
   return { w, port, inspectorPort, apex: `http://localhost:${port}`, origin: `http://acme.localhost:${port}` };
 }
 

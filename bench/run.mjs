@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { CookieJar, freePort, parseForms, request } from '../tests/support/http.mjs';
+import { CookieJar, parseForms, request } from '../tests/support/http.mjs';
 import { pool as boundedPool } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { alive, clockTicksPerSecond, diff, schedCpuMs, snapshot } from './proc.mjs';
@@ -306,9 +306,8 @@ async function waitHealthy(apex, timeoutMs = 30_000) {
 }
 
 async function startInstance(ctx, persistTo, staged = ctx.staged) {
-  const port = await freePort();
-  const inspectorPort = await freePort();
-  const w = await startWrangler({ staged, port, inspectorPort, persistTo });
+  const w = await startWrangler({ staged, persistTo });
+  const { port } = w;
   ctx.allWorkerdPids.push(...w.workerdPids);
   cleanups.push(() => w.stop());
   const env = {

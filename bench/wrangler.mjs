@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../tests/support/http.mjs';
 import { alive, cmdline, descendants, openPaths } from './proc.mjs';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -135,7 +136,22 @@ export function findWorkerd(wranglerPid, port, persistTo) {
  * the worker's workerd process to exist — it sends no request to the worker, so the isolate
  * stays untouched (the fresh-isolate measurement relies on that).
  */
-export async function startWrangler({ staged, port, inspectorPort, persistTo, readyTimeoutMs = 120_000 }) {
+export async function startWrangler({ staged, persistTo, readyTimeoutMs = 120_000 }) {
+  // freePort() releases the port it found before wrangler binds it, so another process (a
+  // workerd binding port 0) can take it in between: start again on fresh ports when that is
+  // why wrangler stopped. The handle says which ports it got (`port`, `inspectorPort`).
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePort();
+    const inspectorPort = await freePort();
+    try {
+      return await startWranglerOnce({ staged, port, inspectorPort, persistTo, readyTimeoutMs });
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use/.test(e.message)) throw e;
+    }
+  }
+}
+
+async function startWranglerOnce({ staged, port, inspectorPort, persistTo, readyTimeoutMs }) {
   const args = [
     WRANGLER, 'dev',
     '--port', String(port),
@@ -150,7 +166,7 @@ export async function startWrangler({ staged, port, inspectorPort, persistTo, re
   const env = { ...process.env, PORTAL_SSO_PREBUILT: '1', CI: '1', WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', FORCE_COLOR: '0' };
   delete env.CLOUDFLARE_INCLUDE_PROCESS_ENV;
   const child = spawn(process.execPath, args, { cwd: staged.workerDir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  const handle = { child, port, persistTo, workerdPids: [], pids: null, exited: null };
+  const handle = { child, port, inspectorPort, persistTo, workerdPids: [], pids: null, exited: null };
   live.add(handle);
 
   // Keep only a tail of the output (every request logs a line; a run makes tens of thousands).
@@ -218,7 +234,10 @@ export async function startWrangler({ staged, port, inspectorPort, persistTo, re
 
   const until = Date.now() + readyTimeoutMs;
   for (;;) {
-    if (handle.exited) throw new Error(`wrangler dev exited (${JSON.stringify(handle.exited)}) before it was ready:\n${handle.output().slice(-4000)}`);
+    if (handle.exited) {
+      live.delete(handle);
+      throw new Error(`wrangler dev exited (${JSON.stringify(handle.exited)}) before it was ready:\n${handle.output().slice(-4000)}`);
+    }
     if (readySeen) {
       try {
         handle.pids = findWorkerd(child.pid, port, persistTo);
