@@ -1,7 +1,7 @@
-//! A block of random bytes handed out once each. The edge fills it from the runtime's CSPRNG
-//! (`crypto.getRandomValues`) at the start of every request, so a request's tokens cost one
-//! call into the runtime instead of one each, and nothing drawn for one request is left over
-//! for the next.
+//! A block of random bytes handed out once each. The edge redraws it from the runtime's
+//! CSPRNG (`crypto.getRandomValues`) at the start of every HTTP request, so a request's tokens
+//! cost one call into the runtime instead of one each; a byte is never handed out twice, and
+//! an unused rest is overwritten by the next draw.
 
 /// Covers every token a request makes (the callback uses ~110 bytes); a longer request draws
 /// another block.

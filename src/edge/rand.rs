@@ -1,6 +1,6 @@
 //! Randomness and the clock: the two impure inputs the core takes as arguments. Random bytes
 //! come from `crypto.getRandomValues` through a `RandomPool` redrawn at the start of every
-//! request (`healthy`).
+//! HTTP request (`healthy`); the queue consumer draws a block when the pool runs short.
 
 use std::cell::RefCell;
 
