@@ -8,14 +8,16 @@
 use std::cell::RefCell;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
 use crate::core::crypto::{decode_key, envelope, KeyRing};
 
+use super::webcrypto::{imported_once, KeySlot};
+
 thread_local! {
-    static IMPORTED: RefCell<Option<(String, CryptoKey)>> = const { RefCell::new(None) };
+    static IMPORTED: KeySlot = const { RefCell::new(None) };
 }
 
 /// Seals `plaintext` under the current `CONFIG_KEY` (`key_text`, already validated by the
@@ -55,27 +57,13 @@ async fn encrypt(key_text: &str, plaintext: &[u8], aad: &str, nonce: &[u8; 12]) 
 }
 
 async fn imported(subtle: &SubtleCrypto, key_text: &str) -> Option<CryptoKey> {
-    let hit = IMPORTED.with(|slot| {
-        slot.borrow()
-            .as_ref()
-            .filter(|(text, _)| text == key_text)
-            .map(|(_, key)| key.clone())
-    });
-    if hit.is_some() {
-        return hit;
-    }
-    let raw = decode_key(key_text).ok()?;
-    let usages = Array::of1(&JsValue::from_str("encrypt"));
-    let promise = subtle
-        .import_key_with_str(
-            "raw",
-            &Uint8Array::from(&raw[..]),
-            "AES-GCM",
-            false,
-            &usages,
-        )
-        .ok()?;
-    let key: CryptoKey = JsFuture::from(promise).await.ok()?.unchecked_into();
-    IMPORTED.with(|slot| *slot.borrow_mut() = Some((key_text.to_string(), key.clone())));
-    Some(key)
+    imported_once(&IMPORTED, key_text, || {
+        let raw = decode_key(key_text).ok()?;
+        let usages = Array::of1(&JsValue::from_str("encrypt"));
+        let data = Uint8Array::from(&raw[..]);
+        subtle
+            .import_key_with_str("raw", &data, "AES-GCM", false, &usages)
+            .ok()
+    })
+    .await
 }

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 
 use js_sys::{Array, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
@@ -17,8 +17,10 @@ use crate::core::handoff::{
     assertion_jws, assertion_signing_input, signature, AssertionClaims, HandoffKey,
 };
 
+use super::webcrypto::{imported_once, KeySlot};
+
 thread_local! {
-    static IMPORTED: RefCell<Option<(String, CryptoKey)>> = const { RefCell::new(None) };
+    static IMPORTED: KeySlot = const { RefCell::new(None) };
 }
 
 pub async fn sign_assertion(
@@ -45,22 +47,12 @@ async fn webcrypto_signature(key: &HandoffKey, input: &str) -> Option<Vec<u8>> {
 }
 
 async fn imported(subtle: &SubtleCrypto, key: &HandoffKey) -> Option<CryptoKey> {
-    let id = key.published().x;
-    let hit = IMPORTED.with(|slot| {
-        slot.borrow()
-            .as_ref()
-            .filter(|(x, _)| *x == id)
-            .map(|(_, k)| k.clone())
-    });
-    if hit.is_some() {
-        return hit;
-    }
-    let usages = Array::of1(&JsValue::from_str("sign"));
-    let der = Uint8Array::from(key.pkcs8().as_slice());
-    let promise = subtle
-        .import_key_with_str("pkcs8", &der, "Ed25519", false, &usages)
-        .ok()?;
-    let imported: CryptoKey = JsFuture::from(promise).await.ok()?.unchecked_into();
-    IMPORTED.with(|slot| *slot.borrow_mut() = Some((id, imported.clone())));
-    Some(imported)
+    imported_once(&IMPORTED, &key.published().x, || {
+        let usages = Array::of1(&JsValue::from_str("sign"));
+        let der = Uint8Array::from(key.pkcs8().as_slice());
+        subtle
+            .import_key_with_str("pkcs8", &der, "Ed25519", false, &usages)
+            .ok()
+    })
+    .await
 }

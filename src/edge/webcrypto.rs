@@ -7,7 +7,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use js_sys::{Array, Object, Reflect};
+use std::thread::LocalKey;
+
+use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Crypto, CryptoKey, SubtleCrypto};
@@ -85,6 +87,31 @@ pub(super) fn runtime_subtle() -> Option<SubtleCrypto> {
     }
     SUBTLE.with(|s| *s.borrow_mut() = Some(subtle.clone()));
     Some(subtle)
+}
+
+/// A slot for one imported key and what identifies it (a secret's text, a public key).
+pub(super) type KeySlot = RefCell<Option<(String, CryptoKey)>>;
+
+/// The key in `slot` when it was imported for `id`; otherwise `import`'s key, kept there in
+/// place of the old one (a rotated secret has another `id`). The slot is never borrowed
+/// across the import's await.
+pub(super) async fn imported_once(
+    slot: &'static LocalKey<KeySlot>,
+    id: &str,
+    import: impl FnOnce() -> Option<Promise>,
+) -> Option<CryptoKey> {
+    let hit = slot.with(|s| {
+        s.borrow()
+            .as_ref()
+            .filter(|(known, _)| known == id)
+            .map(|(_, key)| key.clone())
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let key: CryptoKey = JsFuture::from(import()?).await.ok()?.unchecked_into();
+    slot.with(|s| *s.borrow_mut() = Some((id.to_string(), key.clone())));
+    Some(key)
 }
 
 /// The key as a WebCrypto `CryptoKey`, imported once per isolate.
