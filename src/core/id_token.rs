@@ -8,8 +8,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::{Map, Value};
 
+use crate::core::field::{members, Field};
 use crate::core::jwks::{select_key, Jwk, Jwks, JwsAlg, KeySelectError};
 use crate::core::secret::Nonce;
 
@@ -160,7 +160,7 @@ pub async fn verify_id_token<V: SignatureVerifier + ?Sized>(
     // checked before any key lookup so `none` and HS* never meet a key.
     let alg = token.pinned_alg()?;
     // RFC 7515 §4.1.11: we understand no JWS extension, so any `crit` means refuse.
-    if token.header.contains_key("crit") {
+    if token.header.crit != Field::Absent {
         return Err(IdTokenError::CritHeader);
     }
 
@@ -177,10 +177,10 @@ pub async fn verify_id_token<V: SignatureVerifier + ?Sized>(
     {
         return Err(IdTokenError::BadSignature);
     }
-    let claims = token.payload;
+    let claims = token.claims;
 
     // Step 2: the issuer, exactly (no trailing-slash or case leniency).
-    let iss = string_claim(&claims, "iss")?.unwrap_or_default();
+    let iss = string_claim(&claims.iss, "iss")?.unwrap_or_default();
     if iss != expect.issuer {
         let (expected, found) = (expect.issuer.to_owned(), iss.chars().take(256).collect());
         return Err(IdTokenError::WrongIssuer { expected, found });
@@ -193,23 +193,104 @@ pub async fn verify_id_token<V: SignatureVerifier + ?Sized>(
     let (exp, iat) = check_times(&claims, expect.now)?;
 
     // Step 11: the nonce we sent, compared in constant time.
-    let nonce = string_claim(&claims, "nonce")?.ok_or(IdTokenError::MissingNonce)?;
+    let nonce = string_claim(&claims.nonce, "nonce")?.ok_or(IdTokenError::MissingNonce)?;
     if !expect.nonce.matches(nonce) {
         return Err(IdTokenError::NonceMismatch);
     }
 
     // §2: sub is REQUIRED and is the member's identity at this issuer.
-    let sub = string_claim(&claims, "sub")?.filter(|s| !s.is_empty());
+    let sub = string_claim(&claims.sub, "sub")?.filter(|s| !s.is_empty());
     let sub = sub.ok_or(IdTokenError::MissingSub)?.to_owned();
 
     // Steps 8, 12 and 13 do not apply: no HMAC algorithms, and we request no acr or max_age.
-    Ok(VerifiedIdToken::from_checked_claims(sub, exp, iat, claims))
+    Ok(VerifiedIdToken::from_checked_claims(
+        sub,
+        exp,
+        iat,
+        &claims,
+        token.payload,
+    ))
+}
+
+/// The JOSE header members we read. Any other is skipped; `crit` only has to be there.
+struct Header {
+    alg: Field,
+    kid: Field,
+    crit: Field,
+}
+
+impl Header {
+    fn parse(json: &[u8]) -> Option<Self> {
+        let [alg, kid, crit] = members(json, ["alg", "kid", "crit"])?;
+        Some(Self { alg, kid, crit })
+    }
+}
+
+/// The claims we check or hand on; the rest of the payload is skipped.
+struct Claims {
+    iss: Field,
+    sub: Field,
+    aud: Field,
+    azp: Field,
+    nonce: Field,
+    exp: Field,
+    iat: Field,
+    nbf: Field,
+    email: Field,
+    email_verified: Field,
+    name: Field,
+    given_name: Field,
+    family_name: Field,
+    idp: Field,
+}
+
+impl Claims {
+    fn parse(json: &[u8]) -> Option<Self> {
+        let [iss, sub, aud, azp, nonce, exp, iat, nbf, email, email_verified, name, given_name, family_name, idp] =
+            members(
+                json,
+                [
+                    "iss",
+                    "sub",
+                    "aud",
+                    "azp",
+                    "nonce",
+                    "exp",
+                    "iat",
+                    "nbf",
+                    "email",
+                    "email_verified",
+                    "name",
+                    "given_name",
+                    "family_name",
+                    "idp",
+                ],
+            )?;
+        Some(Self {
+            iss,
+            sub,
+            aud,
+            azp,
+            nonce,
+            exp,
+            iat,
+            nbf,
+            email,
+            email_verified,
+            name,
+            given_name,
+            family_name,
+            idp,
+        })
+    }
 }
 
 /// A compact JWS split and decoded, not yet trusted.
 struct UntrustedIdToken<'a> {
-    header: Map<String, Value>,
-    payload: Map<String, Value>,
+    header: Header,
+    claims: Claims,
+    /// The decoded payload, kept for `VerifiedIdToken::claims`.
+    payload: Vec<u8>,
     /// `header.payload` exactly as received: re-encoding could change the signed bytes.
     signing_input: &'a str,
     signature: Vec<u8>,
@@ -225,28 +306,37 @@ impl<'a> UntrustedIdToken<'a> {
             return Err(IdTokenError::Malformed("not three dot-separated segments"));
         };
         let signing_input = &raw[..header.len() + 1 + payload.len()];
+        let header = b64(header, "header is not base64url")?;
+        let header = Header::parse(&header).ok_or(IdTokenError::Malformed(
+            "header is not a JSON object with unique members",
+        ))?;
+        let payload = b64(payload, "payload is not base64url")?;
+        let claims = Claims::parse(&payload).ok_or(IdTokenError::Malformed(
+            "payload is not a JSON object with unique members",
+        ))?;
         Ok(Self {
-            header: json_object(header, "header")?,
-            payload: json_object(payload, "payload")?,
+            header,
+            claims,
+            payload,
             signing_input,
             signature: b64(signature, "signature is not base64url")?,
         })
     }
 
     fn pinned_alg(&self) -> Result<JwsAlg, IdTokenError> {
-        match self.header.get("alg") {
-            Some(Value::String(alg)) => JwsAlg::from_header(alg)
+        match &self.header.alg {
+            Field::Str(alg) => JwsAlg::from_header(alg)
                 .ok_or_else(|| IdTokenError::UnsupportedAlg(alg.chars().take(32).collect())),
-            Some(_) => Err(IdTokenError::Malformed("header alg is not a string")),
-            None => Err(IdTokenError::Malformed("header has no alg")),
+            Field::Absent => Err(IdTokenError::Malformed("header has no alg")),
+            _ => Err(IdTokenError::Malformed("header alg is not a string")),
         }
     }
 
     fn kid(&self) -> Result<Option<&str>, IdTokenError> {
-        match self.header.get("kid") {
-            None => Ok(None),
-            Some(Value::String(kid)) => Ok(Some(kid)),
-            Some(_) => Err(IdTokenError::Malformed("header kid is not a string")),
+        match &self.header.kid {
+            Field::Absent => Ok(None),
+            Field::Str(kid) => Ok(Some(kid)),
+            _ => Err(IdTokenError::Malformed("header kid is not a string")),
         }
     }
 }
@@ -257,31 +347,19 @@ fn b64(segment: &str, problem: &'static str) -> Result<Vec<u8>, IdTokenError> {
         .map_err(|_| IdTokenError::Malformed(problem))
 }
 
-fn json_object(segment: &str, part: &'static str) -> Result<Map<String, Value>, IdTokenError> {
-    let (not_b64, not_object) = match part {
-        "header" => ("header is not base64url", "header is not a JSON object"),
-        _ => ("payload is not base64url", "payload is not a JSON object"),
-    };
-    let bytes = b64(segment, not_b64)?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(IdTokenError::Malformed(not_object)),
-    }
-}
-
 /// Steps 3–5 of §3.1.3.7.
-fn check_audience(claims: &Map<String, Value>, client_id: &str) -> Result<(), IdTokenError> {
-    let audiences: Vec<&str> = match claims.get("aud") {
-        None => Vec::new(),
-        Some(Value::String(aud)) => vec![aud.as_str()],
-        Some(Value::Array(list)) => list
+fn check_audience(claims: &Claims, client_id: &str) -> Result<(), IdTokenError> {
+    let audiences: Vec<&str> = match &claims.aud {
+        Field::Absent => Vec::new(),
+        Field::Str(aud) => vec![aud.as_str()],
+        Field::Array(list) => list
             .iter()
             .map(|a| {
                 a.as_str()
                     .ok_or(IdTokenError::Malformed("aud has a non-string entry"))
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => {
+        _ => {
             return Err(IdTokenError::Malformed(
                 "aud is neither a string nor an array",
             ))
@@ -290,7 +368,7 @@ fn check_audience(claims: &Map<String, Value>, client_id: &str) -> Result<(), Id
     if !audiences.contains(&client_id) {
         return Err(IdTokenError::WrongAudience);
     }
-    match string_claim(claims, "azp")? {
+    match string_claim(&claims.azp, "azp")? {
         Some(azp) if azp != client_id => Err(IdTokenError::AzpMismatch),
         None if audiences.len() > 1 => Err(IdTokenError::AzpMismatch),
         _ => Ok(()),
@@ -298,19 +376,19 @@ fn check_audience(claims: &Map<String, Value>, client_id: &str) -> Result<(), Id
 }
 
 /// Steps 9–10 of §3.1.3.7, returning (exp, iat).
-fn check_times(claims: &Map<String, Value>, now: u64) -> Result<(u64, u64), IdTokenError> {
+fn check_times(claims: &Claims, now: u64) -> Result<(u64, u64), IdTokenError> {
     // Step 9: exp must be after now, give or take the skew.
-    let exp = numeric_date(claims, "exp")?.ok_or(IdTokenError::MissingExp)?;
+    let exp = numeric_date(&claims.exp, "exp")?.ok_or(IdTokenError::MissingExp)?;
     if exp.saturating_add(CLOCK_SKEW_SECS) <= now {
         return Err(IdTokenError::Expired);
     }
     // RFC 7519 §4.1.5: nbf is optional in OIDC, but honoured when the IdP sets it.
     let latest_start = now.saturating_add(CLOCK_SKEW_SECS);
-    if numeric_date(claims, "nbf")?.is_some_and(|nbf| nbf > latest_start) {
+    if numeric_date(&claims.nbf, "nbf")?.is_some_and(|nbf| nbf > latest_start) {
         return Err(IdTokenError::NotYetValid);
     }
     // Step 10: iat is REQUIRED (§2); a token from the future means a broken clock somewhere.
-    let iat = numeric_date(claims, "iat")?.ok_or(IdTokenError::MissingIat)?;
+    let iat = numeric_date(&claims.iat, "iat")?.ok_or(IdTokenError::MissingIat)?;
     if iat > latest_start {
         return Err(IdTokenError::IssuedInFuture);
     }
@@ -318,14 +396,11 @@ fn check_times(claims: &Map<String, Value>, now: u64) -> Result<(u64, u64), IdTo
 }
 
 /// A string claim: absent or null is `None`, any other type is malformed.
-fn string_claim<'c>(
-    claims: &'c Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<&'c str>, IdTokenError> {
-    match claims.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(IdTokenError::Malformed(match name {
+fn string_claim<'c>(claim: &'c Field, name: &'static str) -> Result<Option<&'c str>, IdTokenError> {
+    match claim {
+        Field::Absent | Field::Null => Ok(None),
+        Field::Str(s) => Ok(Some(s)),
+        _ => Err(IdTokenError::Malformed(match name {
             "iss" => "iss is not a string",
             "azp" => "azp is not a string",
             "nonce" => "nonce is not a string",
@@ -336,10 +411,7 @@ fn string_claim<'c>(
 }
 
 /// A NumericDate (RFC 7519 §2): non-negative seconds, fractions allowed and truncated.
-fn numeric_date(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<u64>, IdTokenError> {
+fn numeric_date(claim: &Field, name: &'static str) -> Result<Option<u64>, IdTokenError> {
     let malformed = || {
         IdTokenError::Malformed(match name {
             "exp" => "exp is not a non-negative number",
@@ -348,16 +420,16 @@ fn numeric_date(
             _ => "a date claim is not a non-negative number",
         })
     };
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+    match claim {
+        Field::Absent => Ok(None),
+        Field::Number(n) => match (n.as_u64(), n.as_f64()) {
             (Some(secs), _) => Ok(Some(secs)),
             (None, Some(f)) if f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => {
                 Ok(Some(f as u64))
             }
             _ => Err(malformed()),
         },
-        Some(_) => Err(malformed()),
+        _ => Err(malformed()),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod config;
 pub mod cookies;
 pub mod crypto;
 pub mod discovery;
+pub mod field;
 pub mod forwarder;
 pub mod handoff;
 pub mod http;

@@ -5,6 +5,7 @@ use base64::Engine as _;
 use url::form_urlencoded;
 
 use crate::core::config::ClientAuthMethod;
+use crate::core::field::{members, Field};
 use crate::core::http::{FetchFailure, InboundResponse, Method, OutboundRequest};
 use crate::core::secret::{AccessToken, ClientSecret, PkceVerifier, RawIdToken};
 
@@ -120,6 +121,35 @@ fn json_object(body: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>
     }
 }
 
+/// The members of a token endpoint answer we read (RFC 6749 §5.1 and §5.2, OIDC Core §3.1.3.3).
+struct TokenBody {
+    id_token: Field,
+    access_token: Field,
+    error: Field,
+    error_description: Field,
+}
+
+impl TokenBody {
+    fn parse(body: &[u8]) -> Option<Self> {
+        if body.len() > MAX_TOKEN_RESPONSE_BYTES {
+            return None;
+        }
+        let names = ["id_token", "access_token", "error", "error_description"];
+        let [id_token, access_token, error, error_description] = members(body, names)?;
+        Some(Self {
+            id_token,
+            access_token,
+            error,
+            error_description,
+        })
+    }
+}
+
+/// A non-empty string member.
+fn member(field: &Field) -> Option<String> {
+    field.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
 fn text(m: &serde_json::Map<String, serde_json::Value>, k: &str) -> Option<String> {
     m.get(k)
         .and_then(|v| v.as_str())
@@ -138,10 +168,11 @@ pub fn parse_token_response(
     if (300..400).contains(&resp.status) {
         return Err(TokenError::Redirect(resp.status));
     }
-    let body = json_object(&resp.body);
+    // Only the members above are kept; a repeated one makes the answer "not JSON".
+    let body = TokenBody::parse(&resp.body);
     if (400..500).contains(&resp.status) {
-        if let Some(error) = body.as_ref().and_then(|m| text(m, "error")) {
-            let description = body.as_ref().and_then(|m| text(m, "error_description"));
+        if let Some(error) = body.as_ref().and_then(|b| member(&b.error)) {
+            let description = body.as_ref().and_then(|b| member(&b.error_description));
             return Err(TokenError::OAuth { error, description });
         }
     }
@@ -149,10 +180,10 @@ pub fn parse_token_response(
         return Err(TokenError::Status(resp.status));
     }
     let body = body.ok_or(TokenError::NotJson)?;
-    let id_token = text(&body, "id_token").ok_or(TokenError::NoIdToken)?;
+    let id_token = member(&body.id_token).ok_or(TokenError::NoIdToken)?;
     Ok(TokenResponse {
         id_token: RawIdToken::new(id_token),
-        access_token: text(&body, "access_token").map(AccessToken::new),
+        access_token: member(&body.access_token).map(AccessToken::new),
     })
 }
 
@@ -297,6 +328,23 @@ mod tests {
         assert_eq!(e(302, ""), TokenError::Redirect(302));
         assert_eq!(e(200, "<html>"), TokenError::NotJson);
         assert_eq!(e(200, r#"{"access_token":"x"}"#), TokenError::NoIdToken);
+        assert_eq!(e(200, r#"["id_token", "a.b.c"]"#), TokenError::NotJson);
+        assert_eq!(e(200, r#"{"id_token":7}"#), TokenError::NoIdToken);
+        assert_eq!(e(200, r#"{"id_token":""}"#), TokenError::NoIdToken);
+        // Which of two id_tokens was verified must not depend on the parser: neither is.
+        assert_eq!(
+            e(200, r#"{"id_token":"a.b.c","id_token":"d.e.f"}"#),
+            TokenError::NotJson
+        );
+        let big = format!(
+            r#"{{"id_token":"a.b.c","pad":"{}"}}"#,
+            "x".repeat(MAX_TOKEN_RESPONSE_BYTES)
+        );
+        assert_eq!(e(200, &big), TokenError::NotJson);
+        let extra = r#"{"token_type":"Bearer","scope":"openid","expires_in":3600,"id_token":"a.b.c","x":{"y":[1,{"z":null}]}}"#;
+        let ok = parse_token_response(Ok(&resp(200, extra))).unwrap();
+        assert_eq!(ok.id_token.secret(), "a.b.c");
+        assert!(ok.access_token.is_none());
         assert_eq!(
             parse_token_response(Err(FetchFailure::Timeout)).unwrap_err(),
             TokenError::Timeout

@@ -4,6 +4,9 @@
 
 use serde_json::{Map, Value};
 
+use super::Claims;
+use crate::core::field::Field;
+
 /// An ID token that passed every check. Only `verify_id_token` builds one.
 #[derive(Clone, PartialEq)]
 pub struct VerifiedIdToken {
@@ -16,7 +19,8 @@ pub struct VerifiedIdToken {
     idp: Option<String>,
     exp: u64,
     iat: u64,
-    claims: Map<String, Value>,
+    /// The payload as signed (decoded JSON), for `claims`.
+    payload: Vec<u8>,
 }
 
 impl VerifiedIdToken {
@@ -50,9 +54,10 @@ impl VerifiedIdToken {
     pub fn iat(&self) -> u64 {
         self.iat
     }
-    /// Every claim as signed, for anything the getters don't cover.
-    pub fn claims(&self) -> &Map<String, Value> {
-        &self.claims
+    /// Every claim as signed, for anything the getters don't cover. Parsed on each call:
+    /// the sign-in itself reads only the getters above.
+    pub fn claims(&self) -> Map<String, Value> {
+        serde_json::from_slice(&self.payload).unwrap_or_default()
     }
 }
 
@@ -69,21 +74,17 @@ impl std::fmt::Debug for VerifiedIdToken {
 
 /// Optional profile claims are read leniently: a wrong type or an empty string is "absent",
 /// so the edge falls back to userinfo rather than failing the sign-in.
-fn optional_string(claims: &Map<String, Value>, name: &str) -> Option<String> {
-    claims
-        .get(name)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+fn optional_string(claim: &Field) -> Option<String> {
+    claim.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 /// Some IdPs send `email_verified` as a string. Anything unrecognised counts as unverified.
-fn email_verified(claims: &Map<String, Value>) -> Option<bool> {
-    match claims.get("email_verified") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(Value::String(s)) => Some(s.eq_ignore_ascii_case("true")),
-        Some(_) => Some(false),
+fn email_verified(claim: &Field) -> Option<bool> {
+    match claim {
+        Field::Absent | Field::Null => None,
+        Field::Bool(b) => Some(*b),
+        Field::Str(s) => Some(s.eq_ignore_ascii_case("true")),
+        _ => Some(false),
     }
 }
 
@@ -92,19 +93,20 @@ impl VerifiedIdToken {
         sub: String,
         exp: u64,
         iat: u64,
-        claims: Map<String, Value>,
+        claims: &Claims,
+        payload: Vec<u8>,
     ) -> Self {
         Self {
             sub,
-            email: optional_string(&claims, "email"),
-            email_verified: email_verified(&claims),
-            name: optional_string(&claims, "name"),
-            given_name: optional_string(&claims, "given_name"),
-            family_name: optional_string(&claims, "family_name"),
-            idp: optional_string(&claims, "idp"),
+            email: optional_string(&claims.email),
+            email_verified: email_verified(&claims.email_verified),
+            name: optional_string(&claims.name),
+            given_name: optional_string(&claims.given_name),
+            family_name: optional_string(&claims.family_name),
+            idp: optional_string(&claims.idp),
             exp,
             iat,
-            claims,
+            payload,
         }
     }
 }

@@ -37,19 +37,19 @@ fn malformed() {
         (format!("{h}.{p}.{s}=="), "signature is not base64url"),
         (
             format!("{}.{p}.{s}", text("not json")),
-            "header is not a JSON object",
+            "header is not a JSON object with unique members",
         ),
         (
             format!("{}.{p}.{s}", text("[\"RS256\"]")),
-            "header is not a JSON object",
+            "header is not a JSON object with unique members",
         ),
         (
             format!("{h}.{}.{s}", text("[1,2]")),
-            "payload is not a JSON object",
+            "payload is not a JSON object with unique members",
         ),
         (
             format!("{h}.{}.{s}", text("{\"sub\":")),
-            "payload is not a JSON object",
+            "payload is not a JSON object with unique members",
         ),
         (
             format!("{}.{p}.{s}", text("{\"kid\":\"rsa1\"}")),
@@ -71,6 +71,60 @@ fn malformed() {
             "{raw}"
         );
     }
+}
+
+/// A token whose header and payload are exactly these JSON texts, signed RS256 with `rsa1`.
+fn rs256_text(header: &str, payload: &str) -> String {
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+    let digest = Sha256::digest(input.as_bytes());
+    let signature = rsa_key()
+        .sign(Pkcs1v15Sign::new::<Sha256>(), &digest)
+        .expect("RSA signing");
+    format!("{input}.{}", b64(&signature))
+}
+
+#[test]
+fn a_repeated_member_we_read_is_refused_not_read_once() {
+    // A last-wins parser would take the second `nonce`, a first-wins one the first: which
+    // one a check saw must never depend on the parser. RFC 7515 §4 and RFC 7519 §4 allow
+    // refusing such a token, and it is refused before any signature work.
+    let header = rs_header().to_string();
+    let payload = claims().to_string();
+    let good = rs256_text(&header, &payload);
+    assert!(
+        check(&good).is_ok(),
+        "the texts themselves are a valid token"
+    );
+    let repeat = |json: &str, member: &str| json.replacen('{', &format!("{{{member},"), 1);
+    let payload_cases = [
+        repeat(&payload, "\"nonce\":\"someone-else\""),
+        repeat(&payload, &format!("\"nonce\":\"{NONCE}\"")),
+        repeat(&payload, "\"sub\":\"00u1eve\""),
+        repeat(&payload, "\"aud\":\"other-client\""),
+        repeat(&payload, "\"exp\":1"),
+        repeat(&payload, "\"email\":\"eve@example.com\""),
+    ];
+    for p in payload_cases {
+        assert_eq!(
+            refused_unsigned(&rs256_text(&header, &p), &idp_jwks()),
+            IdTokenError::Malformed("payload is not a JSON object with unique members"),
+            "{p}"
+        );
+    }
+    for h in [
+        repeat(&header, "\"alg\":\"none\""),
+        repeat(&header, "\"kid\":\"ec1\""),
+        repeat(&header, "\"crit\":[\"b64\"],\"crit\":[\"b64\"]"),
+    ] {
+        assert_eq!(
+            refused_unsigned(&rs256_text(&h, &payload), &idp_jwks()),
+            IdTokenError::Malformed("header is not a JSON object with unique members"),
+            "{h}"
+        );
+    }
+    // A member nothing reads may repeat: it changes no decision.
+    let unread = repeat(&payload, "\"auth_time\":1");
+    assert!(check(&rs256_text(&header, &unread)).is_ok());
 }
 
 #[test]
