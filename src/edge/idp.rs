@@ -19,12 +19,13 @@ use super::outbound::send;
 
 pub const FORCED_REFETCH_INTERVAL_SECS: u64 = 30;
 
-/// What is cached for one issuer, in memory and (as JSON) in KV under `idp:{issuer}`.
+/// What is cached for one issuer, in memory and (as JSON) in KV under `idp:{issuer}`. Memory
+/// holds it behind an `Rc` and hands out shares: a warm login copies none of it.
 #[derive(Clone, Serialize, Deserialize, Default)]
 struct IssuerEntry {
-    meta: Option<ProviderMetadata>,
+    meta: Option<Rc<ProviderMetadata>>,
     meta_expires: u64,
-    jwks_raw: Option<String>,
+    jwks_raw: Option<Rc<str>>,
     jwks_expires: u64,
     forced_at: u64,
     #[serde(skip)]
@@ -32,23 +33,25 @@ struct IssuerEntry {
 }
 
 thread_local! {
-    static CACHE: RefCell<HashMap<String, IssuerEntry>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<HashMap<String, Rc<IssuerEntry>>> = RefCell::new(HashMap::new());
 }
 
 fn kv_key(issuer: &str) -> String {
     format!("idp:{issuer}")
 }
 
-fn memory(issuer: &str) -> Option<IssuerEntry> {
+fn memory(issuer: &str) -> Option<Rc<IssuerEntry>> {
     CACHE.with(|c| c.borrow().get(issuer).cloned())
 }
 
-fn remember(issuer: &str, entry: IssuerEntry) {
-    CACHE.with(|c| c.borrow_mut().insert(issuer.to_string(), entry));
+fn remember(issuer: &str, entry: IssuerEntry) -> Rc<IssuerEntry> {
+    let entry = Rc::new(entry);
+    CACHE.with(|c| c.borrow_mut().insert(issuer.to_string(), entry.clone()));
+    entry
 }
 
 /// Memory first, then KV (filling memory); never awaits while holding the cache.
-async fn load(kv: &Kv, issuer: &str) -> IssuerEntry {
+async fn load(kv: &Kv, issuer: &str) -> Rc<IssuerEntry> {
     if let Some(e) = memory(issuer) {
         return e;
     }
@@ -59,8 +62,7 @@ async fn load(kv: &Kv, issuer: &str) -> IssuerEntry {
         .flatten()
         .unwrap_or_default();
     // The JWKS is parsed when a token is verified, not here: `/login/sso` needs discovery only.
-    remember(issuer, entry.clone());
-    entry
+    remember(issuer, entry)
 }
 
 async fn store(kv: &Kv, issuer: &str, entry: IssuerEntry, now: u64) {
@@ -76,16 +78,21 @@ async fn store(kv: &Kv, issuer: &str, entry: IssuerEntry, now: u64) {
 }
 
 /// Discovery for `issuer`, checked (issuer equality, endpoints on the issuer's origin).
-pub async fn metadata(kv: &Kv, issuer: &str, now: u64) -> Result<ProviderMetadata, DiscoveryError> {
+pub async fn metadata(
+    kv: &Kv,
+    issuer: &str,
+    now: u64,
+) -> Result<Rc<ProviderMetadata>, DiscoveryError> {
     let entry = load(kv, issuer).await;
     if let Some(meta) = entry.meta.clone().filter(|_| entry.meta_expires > now) {
         return Ok(meta);
     }
     let (meta, ttl) = fetch_metadata(issuer).await?;
+    let meta = Rc::new(meta);
     let fresh = IssuerEntry {
         meta: Some(meta.clone()),
         meta_expires: now + ttl,
-        ..load(kv, issuer).await
+        ..(*load(kv, issuer).await).clone()
     };
     store(kv, issuer, fresh, now).await;
     Ok(meta)
@@ -142,9 +149,9 @@ async fn refresh_jwks(
 ) -> Result<Rc<Jwks>, JwksFetchError> {
     let (jwks, raw, ttl) = fetch_jwks(&meta.jwks_uri).await?;
     let jwks = Rc::new(jwks);
-    let mut entry = load(kv, issuer).await;
+    let mut entry = (*load(kv, issuer).await).clone();
     entry.jwks = Some(jwks.clone());
-    entry.jwks_raw = Some(raw);
+    entry.jwks_raw = Some(raw.into());
     entry.jwks_expires = now + ttl;
     if forced {
         entry.forced_at = now;
@@ -175,7 +182,7 @@ pub async fn jwks(
                 issuer,
                 IssuerEntry {
                     jwks: Some(jwks.clone()),
-                    ..entry
+                    ..(*entry).clone()
                 },
             );
             return Ok(jwks);
@@ -191,7 +198,7 @@ pub async fn refetch_jwks_for_unknown_kid(
     meta: &ProviderMetadata,
     now: u64,
 ) -> Option<Result<Rc<Jwks>, JwksFetchError>> {
-    let mut entry = load(kv, issuer).await;
+    let mut entry = (*load(kv, issuer).await).clone();
     if now < entry.forced_at + FORCED_REFETCH_INTERVAL_SECS {
         return None;
     }

@@ -1,8 +1,8 @@
 //! `GET /logout` (RP-initiated logout at the IdP) and `GET /login/logout` (where the IdP sends
 //! the member back). The landing only ever redirects to a configured `portal_url`.
 
+use super::request::Request;
 use url::Url;
-use worker::Request;
 
 use crate::core::cookies;
 use crate::core::log::RequestLog;
@@ -38,7 +38,7 @@ pub async fn start(
     let end_session = idp::metadata(&kv, &issuer, ctx.now())
         .await
         .ok()
-        .and_then(|m| m.end_session_endpoint);
+        .and_then(|m| m.end_session_endpoint.clone());
     let keys = settings::keyring(ctx.env).ok();
     let id_token = keys
         .and_then(|k| k.open(&session.id_token_sealed, &id_token_aad(&sid)).ok())
