@@ -19,6 +19,7 @@ pub mod random;
 pub mod return_to;
 pub mod secret;
 pub mod session;
+pub mod slots;
 pub mod tenant;
 pub mod tenant_record;
 pub mod token;

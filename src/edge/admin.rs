@@ -2,7 +2,9 @@
 //! in constant time, nothing stored unless the whole request is valid.
 
 use super::kv::Kv;
-use worker::{Method, Request};
+use worker::Method;
+
+use super::request::Request;
 
 use crate::core::config::{ConfigErrors, FieldError, RawTenantConfig, TenantConfig};
 use crate::core::crypto::KeyRing;
@@ -34,12 +36,7 @@ fn authorized(req: &Request, ctx: &Ctx<'_>) -> Result<(), AppError> {
     let expected = settings::admin_token(ctx.env).map_err(|e| {
         AppError::json(503, "misconfigured", "the worker is not configured").with_detail_json(e.0)
     })?;
-    let header = req
-        .headers()
-        .get("authorization")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let header = req.header("authorization").unwrap_or_default();
     let given = match header.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
         _ => "",
@@ -76,7 +73,7 @@ fn keyring(ctx: &Ctx<'_>) -> Result<std::rc::Rc<KeyRing>, AppError> {
 }
 
 pub async fn handle(
-    mut req: Request,
+    req: Request,
     ctx: &Ctx<'_>,
     path: &str,
     log: &mut RequestLog,
@@ -104,7 +101,7 @@ pub async fn handle(
             log.tenant = Some(id.to_string());
             match (rest, method) {
                 ([], Method::Get) => get(ctx, &id).await,
-                ([], Method::Put) => put(&mut req, ctx, &id, log).await,
+                ([], Method::Put) => put(&req, ctx, &id, log).await,
                 ([], Method::Delete) => delete(ctx, &id).await,
                 ([], _) => Err(json_error(
                     405,
@@ -184,7 +181,7 @@ async fn get(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
     }
 }
 
-async fn read_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
+async fn read_body(req: &Request) -> Result<Vec<u8>, AppError> {
     super::body::read_request(req, MAX_BODY_BYTES)
         .await
         .map_err(|e| match e {
@@ -203,7 +200,7 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
 }
 
 async fn put(
-    req: &mut Request,
+    req: &Request,
     ctx: &Ctx<'_>,
     id: &TenantId,
     log: &mut RequestLog,

@@ -6,7 +6,9 @@
 //! we refuse is never opened, and one without a length is refused (411) rather than streamed.
 
 use futures_util::StreamExt;
-use worker::{ByteStream, Request};
+use worker::ByteStream;
+
+use super::request::Request;
 
 pub enum BodyError {
     TooLarge,
@@ -14,22 +16,18 @@ pub enum BodyError {
     Unreadable,
 }
 
-/// The declared `Content-Length`, if any.
-pub fn declared_length(headers: &worker::Headers) -> Option<usize> {
-    headers
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse().ok())
+/// The declared length, from a `Content-Length` header's value.
+pub fn declared_length(content_length: Option<String>) -> Option<usize> {
+    content_length.and_then(|v| v.trim().parse().ok())
 }
 
 /// A request body of at most `cap` bytes, as declared by its `Content-Length`.
-pub async fn read_request(req: &mut Request, cap: usize) -> Result<Vec<u8>, BodyError> {
-    match declared_length(req.headers()) {
+pub async fn read_request(req: &Request, cap: usize) -> Result<Vec<u8>, BodyError> {
+    match declared_length(req.header("content-length")) {
         Some(n) if n > cap => Err(BodyError::TooLarge),
         Some(0) => Ok(Vec::new()),
         Some(_) => req.bytes().await.map_err(|_| BodyError::Unreadable),
-        None if req.inner().body().is_none() => Ok(Vec::new()),
+        None if !req.has_body() => Ok(Vec::new()),
         None => Err(BodyError::LengthRequired),
     }
 }
@@ -37,7 +35,8 @@ pub async fn read_request(req: &mut Request, cap: usize) -> Result<Vec<u8>, Body
 /// A response body of at most `cap` bytes: refused on its declared length before reading,
 /// otherwise read as a stream and abandoned as soon as it goes past the cap.
 pub async fn read_response(resp: &mut worker::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
-    if declared_length(resp.headers()).is_some_and(|n| n > cap) {
+    let content_length = resp.headers().get("content-length").ok().flatten();
+    if declared_length(content_length).is_some_and(|n| n > cap) {
         return Err(BodyError::TooLarge);
     }
     let stream: worker::Result<ByteStream> = resp.stream();

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use worker::{Method, Request};
+use worker::Method;
 
 use crate::core::authorize::{PendingLogin, PENDING_LOGIN_TTL_SECS};
 use crate::core::callback::{check_callback, parse_callback, CallbackError, MAX_CALLBACK_BYTES};
@@ -13,11 +13,12 @@ use crate::core::pages::Problem;
 use crate::core::tenant_record::Tenant;
 
 use super::body::{read_request, BodyError};
+use super::request::Request;
 use super::respond::{self, AppError, Response};
 use super::{finish, Ctx};
 
 /// Reads the callback's parameters: the query for GET, the form body for POST.
-async fn read_params(req: &mut Request, ctx: &Ctx<'_>) -> Result<(String, bool), AppError> {
+async fn read_params(req: &Request, ctx: &Ctx<'_>) -> Result<(String, bool), AppError> {
     if req.method() == Method::Post {
         let body = read_request(req, MAX_CALLBACK_BYTES)
             .await
@@ -48,12 +49,12 @@ fn expired(on_apex: bool) -> AppError {
 }
 
 pub async fn handle(
-    mut req: Request,
+    req: Request,
     ctx: &Ctx<'_>,
     tenant: Option<Rc<Tenant>>,
     log: &mut RequestLog,
 ) -> Result<Response, AppError> {
-    let (raw, is_post) = read_params(&mut req, ctx).await?;
+    let (raw, is_post) = read_params(&req, ctx).await?;
     let params = parse_callback(&raw);
     let kv = ctx.kv()?;
     let on_apex = tenant.is_none();

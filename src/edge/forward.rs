@@ -1,7 +1,7 @@
 //! Forwarder mode (`FORWARD_TO` set): relays the IdP's callback to the hosted tenant endpoint,
 //! every parameter carried and re-encoded; nothing is ever reflected into a page.
 
-use worker::{Method, Request};
+use worker::Method;
 
 use crate::core::forwarder::{
     forward_location, parse_forward_to, post_location, MAX_CALLBACK_BYTES,
@@ -9,6 +9,7 @@ use crate::core::forwarder::{
 use crate::core::log::RequestLog;
 
 use super::body::declared_length;
+use super::request::Request;
 use super::respond::{self, AppError, Response};
 use super::settings::Settings;
 
@@ -28,7 +29,7 @@ pub async fn handle(
             return Ok(respond::bare(503));
         }
     };
-    let url = req.url().map_err(|_| AppError::Bare {
+    let url = url::Url::parse(&req.url()).map_err(|_| AppError::Bare {
         status: 400,
         code: "bad_url",
     })?;
@@ -58,8 +59,8 @@ pub async fn handle(
                 Method::Post => {
                     // The body is never read: the 307 makes the browser post it again to the
                     // hosted worker, which applies its own limits. Only its declared size counts.
-                    let too_big =
-                        declared_length(req.headers()).is_some_and(|n| n > MAX_CALLBACK_BYTES);
+                    let too_big = declared_length(req.header("content-length"))
+                        .is_some_and(|n| n > MAX_CALLBACK_BYTES);
                     if too_big {
                         return Err(AppError::Bare {
                             status: 413,

@@ -5,10 +5,9 @@
 //! that is then walked field by field across the boundary. Here a value is read as text and
 //! parsed in Rust, and an options object is two property writes.
 
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::{Array, Object, Promise};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen]
 extern "C" {
@@ -50,13 +49,13 @@ pub struct KeyPage {
 fn options(pairs: &[(&str, JsValue)]) -> JsValue {
     let o = Object::new();
     for (k, v) in pairs {
-        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+        let _ = super::js::set(&o, k, v);
     }
     o.into()
 }
 
 async fn settle(promise: Result<Promise, JsValue>) -> Result<JsValue, KvFailure> {
-    JsFuture::from(promise.map_err(|_| KvFailure)?)
+    super::promise::settle(&promise.map_err(|_| KvFailure)?)
         .await
         .map_err(|_| KvFailure)
 }
@@ -68,7 +67,7 @@ impl Kv {
     }
 
     pub async fn get_text(&self, key: &str) -> Result<Option<String>, KvFailure> {
-        Ok(settle(self.0.js_get(key, &JsValue::from_str("text")))
+        Ok(settle(self.0.js_get(key, &super::js::name("text")))
             .await?
             .as_string())
     }
@@ -80,7 +79,7 @@ impl Kv {
         cache_ttl: u64,
     ) -> Result<Option<String>, KvFailure> {
         let opts = options(&[
-            ("type", "text".into()),
+            ("type", super::js::name("text")),
             ("cacheTtl", (cache_ttl as f64).into()),
         ]);
         Ok(settle(self.0.js_get(key, &opts)).await?.as_string())
@@ -128,7 +127,7 @@ impl Kv {
             pairs.push(("cursor", JsValue::from_str(c)));
         }
         let page = settle(self.0.js_list(&options(&pairs))).await?;
-        let field = |o: &JsValue, name: &str| Reflect::get(o, &JsValue::from_str(name));
+        let field = |o: &JsValue, name: &str| super::js::get(o, name);
         let keys: Array = field(&page, "keys")
             .map_err(|_| KvFailure)?
             .dyn_into()

@@ -1,7 +1,7 @@
 //! `GET /login` and `GET /login/sso`: the tenant's page and the start of a login.
 
+use super::request::Request;
 use url::form_urlencoded;
-use worker::Request;
 
 use crate::core::authorize::{
     authorize_url, sanitize_login_hint, sanitize_portal_state, AuthorizeParams, LoginRequest,

@@ -8,12 +8,15 @@ mod check;
 mod finish;
 mod forward;
 mod idp;
+mod js;
 mod kv;
 mod login;
 mod logout;
 mod outbound;
+mod promise;
 mod provision;
 mod rand;
+mod request;
 mod respond;
 mod sealing;
 mod settings;
@@ -23,8 +26,9 @@ mod webcrypto;
 
 use std::rc::Rc;
 
+use request::Request;
 use respond::Response;
-use worker::{event, Context, Env, Method, Request};
+use worker::{event, Context, Env, Method};
 
 use crate::core::config::ConfigContext;
 use crate::core::cookies;
@@ -69,7 +73,7 @@ impl Ctx<'_> {
     /// A cookie of this request by its base name (the `__Host-` prefix applied outside
     /// local dev).
     pub fn cookie(&self, req: &Request, base: &str) -> Option<String> {
-        let header = req.headers().get("cookie").ok().flatten();
+        let header = req.header("cookie");
         cookies::read(header.as_deref(), base, self.settings.local_dev).map(str::to_string)
     }
 
@@ -94,7 +98,8 @@ pub fn storage_unavailable() -> AppError {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, wait: Context) -> worker::Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, wait: Context) -> worker::Result<Response> {
+    let req = Request::new(req);
     let now_ms = rand::now_ms();
     let mut log = RequestLog {
         route: "unknown",
@@ -124,7 +129,7 @@ async fn fetch(req: Request, env: Env, wait: Context) -> worker::Result<Response
         log.outcome = if log.status < 400 { "ok" } else { "refused" };
     }
     log.duration_ms = rand::now_ms().saturating_sub(now_ms);
-    worker::console_log!("{}", log.line());
+    js::log_line(&log.line());
     Ok(resp)
 }
 
@@ -168,9 +173,8 @@ async fn route(
     now_ms: u64,
     log: &mut RequestLog,
 ) -> Result<Response, AppError> {
-    let url = req
-        .url()
-        .map_err(|_| AppError::page(Problem::BadRequest, "bad_url"))?;
+    let url =
+        url::Url::parse(&req.url()).map_err(|_| AppError::page(Problem::BadRequest, "bad_url"))?;
     if url.as_str().len() > MAX_URL_BYTES {
         return Err(AppError::page(Problem::UriTooLong, "uri_too_long"));
     }
@@ -225,8 +229,9 @@ fn jwks(ctx: &Ctx<'_>, log: &mut RequestLog) -> Result<Response, AppError> {
         log.detail = Some(p);
     }
     let resp = respond::text(200, &crate::core::handoff::jwks_document(&keys));
-    let _ = resp.headers().set("content-type", "application/json");
-    let _ = resp.headers().set("cache-control", "public, max-age=300");
+    let headers = resp.headers();
+    let _ = js::set_header(&headers, "content-type", "application/json");
+    let _ = js::set_header(&headers, "cache-control", "public, max-age=300");
     Ok(resp)
 }
 

@@ -9,7 +9,6 @@
 
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Headers, Request, RequestInit, RequestRedirect, Response};
 
 use super::body::{read_response, BodyError};
@@ -39,7 +38,7 @@ async fn exchange(
     let unreachable = |_: JsValue| FetchFailure::Unreachable;
     let request = build(req, signal).map_err(unreachable)?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let resp: Response = JsFuture::from(global.fetch_with_request(&request))
+    let resp: Response = super::promise::settle(&global.fetch_with_request(&request))
         .await
         .map_err(unreachable)?
         .dyn_into()
@@ -64,7 +63,7 @@ fn copy_headers(headers: &Headers) -> Vec<(String, String)> {
     KEPT_HEADERS
         .iter()
         .filter_map(|name| {
-            let value = headers.get(name).ok().flatten()?;
+            let value = super::js::get_header(headers, name)?;
             Some((name.to_string(), value))
         })
         .collect()
@@ -77,7 +76,7 @@ fn copy_headers(headers: &Headers) -> Vec<(String, String)> {
 /// hold — a small gzip bomb would fill the isolate's memory.
 async fn read_body(resp: Response) -> Result<Vec<u8>, BodyError> {
     let headers = resp.headers();
-    let header = |name: &str| headers.get(name).ok().flatten();
+    let header = |name: &str| super::js::get_header(&headers, name);
     let encoded = header("content-encoding")
         .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
     let declared = header("content-length")
@@ -87,7 +86,7 @@ async fn read_body(resp: Response) -> Result<Vec<u8>, BodyError> {
         Some(n) if n > MAX_BODY_BYTES => Err(BodyError::TooLarge),
         Some(_) => {
             let promise = resp.array_buffer().map_err(|_| BodyError::Unreadable)?;
-            let buffer = JsFuture::from(promise)
+            let buffer = super::promise::settle(&promise)
                 .await
                 .map_err(|_| BodyError::Unreadable)?;
             Ok(Uint8Array::new(&buffer).to_vec())
@@ -99,13 +98,14 @@ async fn read_body(resp: Response) -> Result<Vec<u8>, BodyError> {
 fn build(req: &OutboundRequest, signal: &AbortSignal) -> Result<Request, JsValue> {
     let headers = Headers::new()?;
     for (k, v) in &req.headers {
-        headers.set(k, v)?;
+        super::js::set_header(&headers, k, v)?;
     }
     let init = RequestInit::new();
-    init.set_method(match req.method {
+    let method = match req.method {
         Method::Get => "GET",
         Method::Post => "POST",
-    });
+    };
+    super::js::set(&init, "method", &super::js::name(method))?;
     init.set_headers(&headers);
     init.set_redirect(RequestRedirect::Manual);
     init.set_signal(Some(signal));

@@ -115,7 +115,7 @@ impl AppError {
             Self::Bare { status, .. } => bare(status),
             Self::MethodNotAllowed { allow } => {
                 let resp = html(problem_page(&Problem::MethodNotAllowed, None));
-                let _ = resp.headers().set("allow", &allow);
+                let _ = super::js::set_header(&resp.headers(), "allow", &allow);
                 resp
             }
         }
@@ -134,7 +134,7 @@ fn build(status: u16, headers: &[(&str, &str)], body: Option<&str>) -> Response 
     init.set_status(status);
     if let Ok(h) = Headers::new() {
         for (k, v) in headers {
-            let _ = h.append(k, v);
+            let _ = super::js::append_header(&h, k, v);
         }
         init.set_headers(&h);
     }
@@ -195,8 +195,9 @@ pub fn redirect(status: u16, location: &str, extra: &[(&str, String)]) -> Respon
 
 /// Appends headers (Set-Cookie…) to a response.
 pub fn with_headers(resp: Response, extra: &[(&str, String)]) -> Response {
+    let headers = resp.headers();
     for (k, v) in extra {
-        let _ = resp.headers().append(k, v);
+        let _ = super::js::append_header(&headers, k, v);
     }
     resp
 }

@@ -7,13 +7,12 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Object, Reflect, Uint8Array};
-use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
+use js_sys::{Array, Object, Uint8Array};
 use web_sys::{CryptoKey, SubtleCrypto};
 
 use crate::core::crypto::{decode_key, envelope, KeyRing};
 
+use super::js;
 use super::webcrypto::{imported_once, KeySlot};
 
 thread_local! {
@@ -39,18 +38,13 @@ async fn encrypt(key_text: &str, plaintext: &[u8], aad: &str, nonce: &[u8; 12]) 
     let subtle = super::webcrypto::runtime_subtle()?;
     let key = imported(&subtle, key_text).await?;
     let params = Object::new();
-    Reflect::set(&params, &"name".into(), &"AES-GCM".into()).ok()?;
-    Reflect::set(&params, &"iv".into(), &Uint8Array::from(&nonce[..])).ok()?;
-    Reflect::set(
-        &params,
-        &"additionalData".into(),
-        &Uint8Array::from(aad.as_bytes()),
-    )
-    .ok()?;
+    js::set(&params, "name", &js::name("AES-GCM")).ok()?;
+    js::set(&params, "iv", &Uint8Array::from(&nonce[..])).ok()?;
+    js::set(&params, "additionalData", &Uint8Array::from(aad.as_bytes())).ok()?;
     let promise = subtle
         .encrypt_with_object_and_u8_array(&params, &key, plaintext)
         .ok()?;
-    let out = JsFuture::from(promise).await.ok()?;
+    let out = super::promise::settle(&promise).await.ok()?;
     let out = Uint8Array::new(&out).to_vec();
     // ciphertext || 16-byte tag: anything else is not what we asked for.
     (out.len() == plaintext.len() + 16).then_some(out)
@@ -59,7 +53,7 @@ async fn encrypt(key_text: &str, plaintext: &[u8], aad: &str, nonce: &[u8; 12]) 
 async fn imported(subtle: &SubtleCrypto, key_text: &str) -> Option<CryptoKey> {
     imported_once(&IMPORTED, key_text, || {
         let raw = decode_key(key_text).ok()?;
-        let usages = Array::of1(&JsValue::from_str("encrypt"));
+        let usages = Array::of1(&js::name("encrypt"));
         let data = Uint8Array::from(&raw[..]);
         subtle
             .import_key_with_str("raw", &data, "AES-GCM", false, &usages)

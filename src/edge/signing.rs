@@ -8,15 +8,15 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Uint8Array};
+use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
 use crate::core::handoff::{
     assertion_jws, assertion_signing_input, signature, AssertionClaims, HandoffKey,
 };
 
+use super::js;
 use super::webcrypto::{imported_once, KeySlot};
 
 thread_local! {
@@ -39,20 +39,27 @@ async fn webcrypto_signature(key: &HandoffKey, input: &str) -> Option<Vec<u8>> {
     let subtle = super::webcrypto::runtime_subtle()?;
     let crypto_key = imported(&subtle, key).await?;
     let promise = subtle
-        .sign_with_str_and_u8_array("Ed25519", &crypto_key, input.as_bytes())
+        .sign_with_object_and_u8_array(&algorithm().ok()?, &crypto_key, input.as_bytes())
         .ok()?;
-    let out = JsFuture::from(promise).await.ok()?;
+    let out = super::promise::settle(&promise).await.ok()?;
     let out = Uint8Array::new(&out).to_vec();
     (out.len() == 64).then_some(out)
 }
 
 async fn imported(subtle: &SubtleCrypto, key: &HandoffKey) -> Option<CryptoKey> {
     imported_once(&IMPORTED, &key.published().x, || {
-        let usages = Array::of1(&JsValue::from_str("sign"));
+        let usages = Array::of1(&js::name("sign"));
         let der = Uint8Array::from(key.pkcs8().as_slice());
         subtle
             .import_key_with_str("pkcs8", &der, "Ed25519", false, &usages)
             .ok()
     })
     .await
+}
+
+/// `{ name: "Ed25519" }`, the algorithm `sign` takes.
+fn algorithm() -> Result<Object, JsValue> {
+    let params = Object::new();
+    js::set(&params, "name", &js::name("Ed25519"))?;
+    Ok(params)
 }

@@ -5,13 +5,10 @@
 //! Imported keys are cached per isolate; the cache is never borrowed across an await.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-
 use std::thread::LocalKey;
 
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::{Array, Object, Promise};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Crypto, CryptoKey, SubtleCrypto};
 
 use crate::core::id_token::{SignatureVerifier, VerifierError};
@@ -22,7 +19,6 @@ use crate::core::jwks::{Jwk, JwsAlg};
 const MAX_CACHED_KEYS: usize = 64;
 
 /// Identifies an imported key by everything that went into importing it.
-#[derive(Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
     alg: JwsAlg,
     kid: Option<String>,
@@ -30,8 +26,19 @@ struct CacheKey {
     material: (String, String),
 }
 
+impl CacheKey {
+    fn is(&self, alg: JwsAlg, kid: Option<&str>, material: (&str, &str)) -> bool {
+        // The kid first: it tells keys apart cheaply; the material is what makes them equal.
+        self.kid.as_deref() == kid
+            && self.alg == alg
+            && self.material.0 == material.0
+            && self.material.1 == material.1
+    }
+}
+
 thread_local! {
-    static IMPORTED: RefCell<HashMap<CacheKey, CryptoKey>> = RefCell::new(HashMap::new());
+    /// A few keys per issuer, searched in order: no hashing of a 2048-bit modulus per login.
+    static IMPORTED: RefCell<Vec<(CacheKey, CryptoKey)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The `SignatureVerifier` the worker uses in production.
@@ -56,7 +63,7 @@ impl SignatureVerifier for WebCryptoVerifier {
                 signing_input,
             )
             .map_err(runtime)?;
-        let outcome = JsFuture::from(promise).await.map_err(runtime)?;
+        let outcome = super::promise::settle(&promise).await.map_err(runtime)?;
         outcome
             .as_bool()
             .ok_or_else(|| VerifierError::Runtime("verify() did not resolve to a boolean".into()))
@@ -76,7 +83,7 @@ pub(super) fn runtime_subtle() -> Option<SubtleCrypto> {
     if let Some(hit) = SUBTLE.with(|s| s.borrow().clone()) {
         return Some(hit);
     }
-    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).ok()?;
+    let crypto = super::js::get(&js_sys::global(), "crypto").ok()?;
     if !crypto.is_object() {
         return None;
     }
@@ -109,7 +116,10 @@ pub(super) async fn imported_once(
     if hit.is_some() {
         return hit;
     }
-    let key: CryptoKey = JsFuture::from(import()?).await.ok()?.unchecked_into();
+    let key: CryptoKey = super::promise::settle(&import()?)
+        .await
+        .ok()?
+        .unchecked_into();
     slot.with(|s| *s.borrow_mut() = Some((id.to_string(), key.clone())));
     Some(key)
 }
@@ -120,30 +130,26 @@ async fn imported_key(
     alg: JwsAlg,
     key: &Jwk,
 ) -> Result<CryptoKey, VerifierError> {
-    let cache_key = CacheKey {
-        alg,
-        kid: key.kid.clone(),
-        material: match alg {
-            JwsAlg::Rs256 => (
-                member(&key.n, "n")?.to_owned(),
-                member(&key.e, "e")?.to_owned(),
-            ),
-            JwsAlg::Es256 => (
-                member(&key.x, "x")?.to_owned(),
-                member(&key.y, "y")?.to_owned(),
-            ),
-        },
+    let material = match alg {
+        JwsAlg::Rs256 => (member(&key.n, "n")?, member(&key.e, "e")?),
+        JwsAlg::Es256 => (member(&key.x, "x")?, member(&key.y, "y")?),
     };
+    let kid = key.kid.as_deref();
     // The borrow ends inside `with`: nothing is held across the await below.
-    if let Some(hit) = IMPORTED.with(|cache| cache.borrow().get(&cache_key).cloned()) {
+    let hit = IMPORTED.with(|cache| {
+        let cache = cache.borrow();
+        let found = cache.iter().find(|(k, _)| k.is(alg, kid, material));
+        found.map(|(_, imported)| imported.clone())
+    });
+    if let Some(hit) = hit {
         return Ok(hit);
     }
     let (jwk, params) = import_params(alg, key)?;
-    let usages = Array::of1(&JsValue::from_str("verify"));
+    let usages = Array::of1(&super::js::name("verify"));
     let promise = subtle
         .import_key_with_object("jwk", &jwk, &params, false, &usages)
         .map_err(rejected)?;
-    let imported: CryptoKey = JsFuture::from(promise)
+    let imported: CryptoKey = super::promise::settle(&promise)
         .await
         .map_err(rejected)?
         .unchecked_into();
@@ -152,7 +158,12 @@ async fn imported_key(
         if cache.len() >= MAX_CACHED_KEYS {
             cache.clear();
         }
-        cache.insert(cache_key, imported.clone());
+        let cache_key = CacheKey {
+            alg,
+            kid: kid.map(str::to_owned),
+            material: (material.0.to_owned(), material.1.to_owned()),
+        };
+        cache.push((cache_key, imported.clone()));
     });
     Ok(imported)
 }
@@ -200,9 +211,8 @@ fn member<'k>(value: &'k Option<String>, name: &str) -> Result<&'k str, Verifier
 }
 
 fn set(target: &Object, name: &str, value: &str) -> Result<(), VerifierError> {
-    Reflect::set(target, &JsValue::from_str(name), &JsValue::from_str(value))
-        .map(|_| ())
-        .map_err(runtime)
+    // Names and algorithms are interned; a key's modulus is too long to be.
+    super::js::set(target, name, &super::js::name(value)).map_err(runtime)
 }
 
 fn runtime(err: JsValue) -> VerifierError {
@@ -218,11 +228,7 @@ fn describe(err: &JsValue) -> String {
     if let Some(text) = err.as_string() {
         return text.chars().take(200).collect();
     }
-    let field = |name: &str| {
-        Reflect::get(err, &JsValue::from_str(name))
-            .ok()
-            .and_then(|v| v.as_string())
-    };
+    let field = |name: &str| super::js::get(err, name).ok().and_then(|v| v.as_string());
     let text = match (field("name"), field("message")) {
         (Some(name), Some(message)) => format!("{name}: {message}"),
         (name, message) => message

@@ -1,0 +1,49 @@
+//! The incoming request: the runtime's own `Request`, its method read once.
+//!
+//! `worker::Request` would, for every request, also copy the URL into Rust to cut out the
+//! path, wrap the headers, and read `request.cf` — which the runtime builds as a fresh object
+//! from JSON on first access. None of that is used here; measured on `GET /healthz`, skipping
+//! it saves ~0.04 ms of CPU per request (two per login).
+
+use js_sys::Uint8Array;
+use wasm_bindgen::JsValue;
+use worker::Method;
+
+use super::js;
+
+pub struct Request {
+    inner: web_sys::Request,
+    method: Method,
+}
+
+impl Request {
+    pub fn new(inner: web_sys::Request) -> Self {
+        let method = Method::from(inner.method());
+        Self { inner, method }
+    }
+
+    pub fn method(&self) -> Method {
+        self.method.clone()
+    }
+
+    /// The URL as the runtime serialized it (WHATWG), for the caller to parse.
+    pub fn url(&self) -> String {
+        self.inner.url()
+    }
+
+    /// A request header, case-insensitively; `None` when absent.
+    pub fn header(&self, name: &str) -> Option<String> {
+        js::get_header(&self.inner.headers(), name)
+    }
+
+    /// Whether the request has a body stream at all.
+    pub fn has_body(&self) -> bool {
+        self.inner.body().is_some()
+    }
+
+    /// The whole body (callers check its declared length first: see `body::read_request`).
+    pub async fn bytes(&self) -> Result<Vec<u8>, JsValue> {
+        let buffer = super::promise::settle(&self.inner.array_buffer()?).await?;
+        Ok(Uint8Array::new(&buffer).to_vec())
+    }
+}
