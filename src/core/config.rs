@@ -110,6 +110,9 @@ pub struct TenantConfig {
     pub custom_domains: Vec<String>,
     pub redirect_uri: Option<String>,
     pub post_logout_redirect_uri: Option<String>,
+    /// Whether `okta_domain` names this machine, decided once when parsed: `issuer` runs on
+    /// every sign-in, and the host check is a full host parse.
+    okta_loopback: bool,
 }
 
 /// One bad field: `field` is the JSON path (`okta_domain`, `custom_domains[2]`, `body`).
@@ -198,6 +201,7 @@ impl TenantConfig {
             (Some(okta_domain), Some(client_id), Some(portal_url)) if r.errors.is_empty() => {
                 Ok(TenantConfig {
                     enabled,
+                    okta_loopback: is_loopback_host(&okta_domain),
                     okta_domain,
                     authorization_server_id,
                     idp_id,
@@ -223,7 +227,7 @@ impl TenantConfig {
     /// SPEC: the org authorization server's issuer is `https://{okta_domain}`, a custom one's
     /// `https://{okta_domain}/oauth2/{id}`; in local dev a loopback Okta is reached over http.
     pub fn issuer(&self, local_dev: bool) -> String {
-        let scheme = if local_dev && is_loopback_host(&self.okta_domain) {
+        let scheme = if local_dev && self.okta_loopback {
             "http"
         } else {
             "https"
