@@ -46,6 +46,7 @@ export const ID_TOKEN_MUTATIONS = {
   'no-kid': { ok: null, what: 'no kid in the header (valid only when exactly one key fits)' },
   'two-segments': { ok: false, what: 'malformed: two segments' },
   'bad-json': { ok: false, what: 'malformed: payload is not JSON' },
+  'nonce-repeated': { ok: false, what: 'validly signed, but the payload names nonce twice: another first, the real one last' },
 };
 
 async function key(alg, kid) {
@@ -195,6 +196,15 @@ export async function startBadOp() {
         return `${b64u(header)}.${b64u(c)}`;
       case 'bad-json':
         return `${b64u(header)}.${b64u('{"sub": oops')}.${b64u('sig')}`;
+      case 'nonce-repeated': {
+        // JSON text a library would not write: a parser keeping the last member would see
+        // the real nonce and accept; the worker must refuse the repeat itself.
+        const other = JSON.stringify(crypto.randomBytes(32).toString('base64url'));
+        const input = `${b64u(header)}.${b64u(`{"nonce":${other},${JSON.stringify(c).slice(1)}`)}`;
+        if (signer.alg !== 'RS256') throw new Error('nonce-repeated signs RS256 only');
+        const sig = await crypto.webcrypto.subtle.sign('RSASSA-PKCS1-v1_5', signer.privateKey, Buffer.from(input));
+        return `${input}.${Buffer.from(sig).toString('base64url')}`;
+      }
       case null:
       case undefined:
         break;
