@@ -94,40 +94,14 @@ pub fn get(target: &JsValue, name: &str) -> Result<JsValue, JsValue> {
     Reflect::get(target, &self::name(name))
 }
 
-#[wasm_bindgen]
+#[wasm_bindgen(inline_js = "export function log_line(line) { \
+    queueMicrotask(() => console.log(line)); }")]
 extern "C" {
-    #[wasm_bindgen(js_name = queueMicrotask)]
-    fn queue_microtask(task: &JsValue);
-
-    /// A function, seen only for binding `this` and one argument.
-    type Bindable;
-    #[wasm_bindgen(method, js_name = bind)]
-    fn bind_arg(this: &Bindable, this_arg: &JsValue, arg: &JsValue) -> JsValue;
-}
-
-/// `f.bind(this_arg, arg)`: a new function calling `f` with `arg` first.
-pub fn bind(f: &JsValue, this_arg: &JsValue, arg: &JsValue) -> JsValue {
-    f.unchecked_ref::<Bindable>().bind_arg(this_arg, arg)
-}
-
-/// `console.log(line)`, from a microtask of its own rather than from inside the wasm.
-///
-/// With a debugger attached (`wrangler dev` always has one) the runtime takes a stack trace
-/// for every console message, and one that runs through wasm frames cost ~0.1 ms more per
-/// request than the same line logged from JavaScript. From a microtask the stack is the
-/// call alone. The line is still written during the request, before its I/O context ends.
-pub fn log_line(line: &str) {
-    thread_local! {
-        static CONSOLE_LOG: Option<(JsValue, JsValue)> = {
-            let console = get(&js_sys::global(), "console").ok();
-            let log = console.as_ref().and_then(|c| get(c, "log").ok());
-            console.zip(log).filter(|(_, log)| log.is_function())
-        };
-    }
-    CONSOLE_LOG.with(|found| match found {
-        Some((console, log)) => {
-            queue_microtask(&bind(log, console, &JsValue::from_str(line)));
-        }
-        None => web_sys::console::log_1(&JsValue::from_str(line)),
-    });
+    /// `console.log(line)`, from a microtask of its own rather than from inside the wasm.
+    ///
+    /// With a debugger attached (`wrangler dev` always has one) the runtime takes a stack
+    /// trace for every console message, and one taken through wasm frames cost ~0.02 ms more
+    /// per request than the same line logged from JavaScript. From a microtask the stack is
+    /// the arrow function alone. The line is still written during the request.
+    pub fn log_line(line: &str);
 }

@@ -3,9 +3,10 @@
 //! `JsFuture` makes two wasm-bindgen closures for every promise it awaits (one for each
 //! outcome), and each is registered with, then removed from, a `FinalizationRegistry` — about
 //! eight calls across the boundary per await, and a login awaits eight promises. Here one
-//! callback lives for the isolate's life; each promise gets it twice through
-//! `Function.prototype.bind` (the slot number and the outcome bound in), and the outcome lands
-//! in that slot (`core::slots`, whose rules are tested there), where the waiting future finds it.
+//! callback lives for the isolate's life; a one-line JavaScript helper hands each promise two
+//! arrow functions that call it with the promise's slot number — one call from wasm per
+//! await — and the outcome lands in that slot (`core::slots`, whose rules are tested there),
+//! where the waiting future finds it.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -15,18 +16,18 @@ use std::task::{Context, Poll};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use super::js;
 use crate::core::slots::Slots;
 
-#[wasm_bindgen]
+// Both outcomes reach the one callback with the slot number, the rejection with bit 31 set
+// (added, not OR-ed: JavaScript's `|` would make it a negative int32).
+#[wasm_bindgen(inline_js = "export function settle_into(p, cb, slot) { \
+    return p.then((v) => cb(slot, v), (e) => cb(slot + 2147483648, e)); }")]
 extern "C" {
-    /// A promise, seen only for its `then`.
-    type Thenable;
-    #[wasm_bindgen(method, catch, js_name = then)]
-    fn then_both(this: &Thenable, resolve: &JsValue, reject: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn settle_into(promise: &Promise, callback: &JsValue, slot: u32) -> Result<JsValue, JsValue>;
 }
 
-/// The outcome bit, bound into the rejection copy of the callback.
+/// The outcome bit the rejection handler adds to the slot number.
 const REJECTED: u32 = 1 << 31;
 
 type Outcome = Result<JsValue, JsValue>;
@@ -53,14 +54,7 @@ fn settled(tagged: u32, value: JsValue) {
 /// The outcome of `promise`: `Ok` with its value, `Err` with its rejection.
 pub fn settle(promise: &Promise) -> Settle {
     let index = SLOTS.with(|s| s.borrow_mut().take());
-    let tag = index as u32;
-    let handed = CALLBACK.with(|cb| {
-        let resolve = js::bind(cb, &JsValue::NULL, &JsValue::from(tag));
-        let reject = js::bind(cb, &JsValue::NULL, &JsValue::from(tag | REJECTED));
-        promise
-            .unchecked_ref::<Thenable>()
-            .then_both(&resolve, &reject)
-    });
+    let handed = CALLBACK.with(|cb| settle_into(promise, cb, index as u32));
     if let Err(thrown) = handed {
         // Not a promise after all (`then` threw): nothing will call back, so answer now.
         SLOTS.with(|s| s.borrow_mut().settle(index, Err(thrown)));
