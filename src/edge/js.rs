@@ -4,9 +4,9 @@
 //! `TextDecoder` call): a login passed ~55 of them, most the same few dozen names and values
 //! every time (header names, `no-store`, `expirationTtl`, `AES-GCM`…). `name` makes each such
 //! string once per isolate and hands out the same JS string afterwards. Only for names and
-//! short fixed values: the cache is small, and once full it stops growing (further strings
-//! are decoded as before), so a caller that interns a varying value wastes a slot and nothing
-//! else — the value passed is always exactly the one asked for.
+//! short fixed values — never a secret or a per-member value, which would then stay in the
+//! isolate's memory: the cache is small, and once full it stops growing (further strings are
+//! decoded as before), so the value passed is always exactly the one asked for.
 
 use std::cell::RefCell;
 
@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::Headers;
 
 /// Strings longer than this are never kept.
-pub const MAX_INTERNED_LEN: usize = 48;
+const MAX_INTERNED_LEN: usize = 48;
 /// The cache stops growing at this many strings.
 const MAX_INTERNED: usize = 96;
 
@@ -41,12 +41,29 @@ pub fn name(s: &str) -> JsValue {
     })
 }
 
-/// A header value: interned when short (fixed values such as `no-store`), decoded otherwise.
-pub fn header_value(s: &str) -> JsValue {
-    if s.len() <= 40 {
-        name(s)
+/// Headers whose values are fixed strings of ours (`no-store`, `nosniff`, a content type…),
+/// so worth interning. Any other value — a cookie, a `Location`, an `Authorization` — is
+/// decoded for its one use: no per-member value or secret is kept in the isolate's cache.
+const FIXED_VALUE_HEADERS: [&str; 8] = [
+    "accept",
+    "allow",
+    "cache-control",
+    "content-type",
+    "referrer-policy",
+    "retry-after",
+    "x-content-type-options",
+    "x-frame-options",
+];
+
+/// A header's value as a JS string: interned for the headers above, decoded otherwise.
+fn header_value(name: &str, value: &str) -> JsValue {
+    if FIXED_VALUE_HEADERS
+        .iter()
+        .any(|fixed| fixed.eq_ignore_ascii_case(name))
+    {
+        self::name(value)
     } else {
-        JsValue::from_str(s)
+        JsValue::from_str(value)
     }
 }
 
@@ -71,12 +88,12 @@ fn by_value(headers: &Headers) -> &HeadersByValue {
 
 /// `headers.append(name, value)`.
 pub fn append_header(headers: &Headers, name: &str, value: &str) -> Result<(), JsValue> {
-    by_value(headers).append_js(&self::name(name), &header_value(value))
+    by_value(headers).append_js(&self::name(name), &header_value(name, value))
 }
 
 /// `headers.set(name, value)`.
 pub fn set_header(headers: &Headers, name: &str, value: &str) -> Result<(), JsValue> {
-    by_value(headers).set_js(&self::name(name), &header_value(value))
+    by_value(headers).set_js(&self::name(name), &header_value(name, value))
 }
 
 /// `headers.get(name)`: `None` when absent (or should the runtime throw).

@@ -174,16 +174,16 @@ fn import_params(alg: JwsAlg, key: &Jwk) -> Result<(Object, Object), VerifierErr
     match alg {
         JwsAlg::Rs256 => {
             set(&jwk, "kty", "RSA")?;
-            set(&jwk, "n", member(&key.n, "n")?)?;
-            set(&jwk, "e", member(&key.e, "e")?)?;
+            set_member(&jwk, "n", member(&key.n, "n")?)?;
+            set_member(&jwk, "e", member(&key.e, "e")?)?;
             set(&params, "name", "RSASSA-PKCS1-v1_5")?;
             set(&params, "hash", "SHA-256")?;
         }
         JwsAlg::Es256 => {
             set(&jwk, "kty", "EC")?;
             set(&jwk, "crv", "P-256")?;
-            set(&jwk, "x", member(&key.x, "x")?)?;
-            set(&jwk, "y", member(&key.y, "y")?)?;
+            set_member(&jwk, "x", member(&key.x, "x")?)?;
+            set_member(&jwk, "y", member(&key.y, "y")?)?;
             set(&params, "name", "ECDSA")?;
             set(&params, "namedCurve", "P-256")?;
         }
@@ -210,9 +210,14 @@ fn member<'k>(value: &'k Option<String>, name: &str) -> Result<&'k str, Verifier
         .ok_or_else(|| VerifierError::KeyRejected(format!("JWK has no {name:?}")))
 }
 
+/// `target[name] = value` for our own names and algorithm strings (interned).
 fn set(target: &Object, name: &str, value: &str) -> Result<(), VerifierError> {
-    // Names and algorithms are interned; a key's modulus is too long to be.
     super::js::set(target, name, &super::js::name(value)).map_err(runtime)
+}
+
+/// `target[name] = value` for a key's member, copied for this import only.
+fn set_member(target: &Object, name: &str, value: &str) -> Result<(), VerifierError> {
+    super::js::set(target, name, &JsValue::from_str(value)).map_err(runtime)
 }
 
 fn runtime(err: JsValue) -> VerifierError {
