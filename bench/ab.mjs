@@ -12,13 +12,11 @@
 // every round agrees on the sign. Relative figures only: the floor arithmetic is run.mjs's.
 
 import crypto from 'node:crypto';
-import path from 'node:path';
-import { request } from '../tests/support/http.mjs';
-import { pool, quickLogin } from './load.mjs';
+import { instance, pool, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { mainThreadCpuMs, schedCpuMs } from './proc.mjs';
 import { fmt, percentile } from './stats.mjs';
-import { killAllSync, stage, startWrangler, unstage } from './wrangler.mjs';
+import { killAllSync, unstage } from './wrangler.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -40,30 +38,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     killAllSync();
     process.exit(130);
   });
-}
-
-async function instance(label, buildDir, op, client) {
-  const staged = stage(path.resolve(buildDir));
-  const w = await startWrangler({ staged, persistTo: path.join(staged.dir, 'state') });
-  const { port } = w;
-  const env = { label, staged, w, pid: w.pids.worker, apex: `http://localhost:${port}`, tenantOrigin: `http://acme.localhost:${port}` };
-  for (let i = 0; i < 150; i += 1) {
-    try {
-      if ((await request(`${env.apex}/healthz`)).status === 200) break;
-    } catch {
-      /* not yet */
-    }
-    await sleep(200);
-  }
-  const body = {
-    enabled: true, ...op.tenantFields(), idp_id: null, client_id: client.client_id, client_secret: client.client_secret,
-    token_endpoint_auth_method: 'client_secret_basic', provision_new_users: false, password_login_disabled: false,
-    allow_unverified_email: false, portal_url: `http://127.0.0.1:${op.port}`, handoff_path: '/sso/assertion',
-    provisioning_webhook_url: null, custom_domains: [], redirect_uri: null, post_logout_redirect_uri: null,
-  };
-  const put = await request(`${env.apex}/admin/tenants/acme`, { method: 'PUT', body, headers: { authorization: `Bearer ${staged.secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
-  if (put.status !== 201) throw new Error(`${label}: PUT tenant → ${put.status} ${put.body}`);
-  return env;
 }
 
 async function batch(env) {

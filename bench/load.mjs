@@ -1,6 +1,10 @@
 // Load generation shared by the benchmark scripts.
 
+import path from 'node:path';
 import { CookieJar, request } from '../tests/support/http.mjs';
+import { stage, startWrangler } from './wrangler.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `task(i)` n times with at most c in flight; stops early (and throws) once `stopped()`. */
 export async function pool(n, c, task, stopped = () => false) {
@@ -29,4 +33,32 @@ export async function quickLogin(origin, label = 'worker') {
   const authz = await request(start.location);
   const cb = await request(authz.location, { jar });
   if (cb.status !== 200 || !cb.body.includes('name="assertion"')) throw new Error(`${label}: callback → ${cb.status} ${cb.body.slice(0, 200)}`);
+}
+
+/**
+ * A built worker (`buildDir`) under its own `wrangler dev`, with tenant `acme` on the stub `op`
+ * for `client`: { label, staged, w, pid, apex, tenantOrigin }. The caller stops `w` and unstages.
+ */
+export async function instance(label, buildDir, op, client) {
+  const staged = stage(path.resolve(buildDir));
+  const w = await startWrangler({ staged, persistTo: path.join(staged.dir, 'state') });
+  const { port } = w;
+  const env = { label, staged, w, pid: w.pids.worker, apex: `http://localhost:${port}`, tenantOrigin: `http://acme.localhost:${port}` };
+  for (let i = 0; i < 150; i += 1) {
+    try {
+      if ((await request(`${env.apex}/healthz`)).status === 200) break;
+    } catch {
+      /* not yet */
+    }
+    await sleep(200);
+  }
+  const body = {
+    enabled: true, ...op.tenantFields(), idp_id: null, client_id: client.client_id, client_secret: client.client_secret,
+    token_endpoint_auth_method: 'client_secret_basic', provision_new_users: false, password_login_disabled: false,
+    allow_unverified_email: false, portal_url: `http://127.0.0.1:${op.port}`, handoff_path: '/sso/assertion',
+    provisioning_webhook_url: null, custom_domains: [], redirect_uri: null, post_logout_redirect_uri: null,
+  };
+  const put = await request(`${env.apex}/admin/tenants/acme`, { method: 'PUT', body, headers: { authorization: `Bearer ${staged.secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
+  if (put.status !== 201) throw new Error(`${label}: PUT tenant → ${put.status} ${put.body}`);
+  return env;
 }
