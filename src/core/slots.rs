@@ -91,7 +91,8 @@ impl<T> Slots<T> {
         }
     }
 
-    /// Slots in use (waiting, settled or abandoned), for tests and bounds.
+    /// Slots in use (waiting, settled or abandoned).
+    #[cfg(test)]
     pub fn in_use(&self) -> usize {
         self.slots
             .iter()

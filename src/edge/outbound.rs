@@ -86,10 +86,9 @@ async fn read_body(resp: Response) -> Result<Vec<u8>, BodyError> {
         Some(n) if n > MAX_BODY_BYTES => Err(BodyError::TooLarge),
         Some(_) => {
             let promise = resp.array_buffer().map_err(|_| BodyError::Unreadable)?;
-            let buffer = super::promise::settle(&promise)
+            super::promise::settle_bytes(&promise)
                 .await
-                .map_err(|_| BodyError::Unreadable)?;
-            Ok(Uint8Array::new(&buffer).to_vec())
+                .map_err(|_| BodyError::Unreadable)
         }
         None => read_response(&mut worker::Response::from(resp), MAX_BODY_BYTES).await,
     }

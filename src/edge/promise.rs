@@ -62,6 +62,13 @@ pub fn settle(promise: &Promise) -> Settle {
     Settle { index, done: false }
 }
 
+/// The bytes `promise` resolves to (an `ArrayBuffer` or a typed array), copied into wasm
+/// memory; `Err` with its rejection.
+pub async fn settle_bytes(promise: &Promise) -> Result<Vec<u8>, JsValue> {
+    let value = settle(promise).await?;
+    Ok(js_sys::Uint8Array::new(&value).to_vec())
+}
+
 /// The future `settle` returns.
 pub struct Settle {
     index: usize,

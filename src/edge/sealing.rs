@@ -44,8 +44,7 @@ async fn encrypt(key_text: &str, plaintext: &[u8], aad: &str, nonce: &[u8; 12]) 
     let promise = subtle
         .encrypt_with_object_and_u8_array(&params, &key, plaintext)
         .ok()?;
-    let out = super::promise::settle(&promise).await.ok()?;
-    let out = Uint8Array::new(&out).to_vec();
+    let out = super::promise::settle_bytes(&promise).await.ok()?;
     // ciphertext || 16-byte tag: anything else is not what we asked for.
     (out.len() == plaintext.len() + 16).then_some(out)
 }

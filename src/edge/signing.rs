@@ -41,8 +41,7 @@ async fn webcrypto_signature(key: &HandoffKey, input: &str) -> Option<Vec<u8>> {
     let promise = subtle
         .sign_with_object_and_u8_array(&algorithm().ok()?, &crypto_key, input.as_bytes())
         .ok()?;
-    let out = super::promise::settle(&promise).await.ok()?;
-    let out = Uint8Array::new(&out).to_vec();
+    let out = super::promise::settle_bytes(&promise).await.ok()?;
     (out.len() == 64).then_some(out)
 }
 
