@@ -6,6 +6,8 @@ use std::net::IpAddr;
 
 use url::{form_urlencoded, Host, Url};
 
+use crate::core::http::written_host_is_ascii;
+
 #[cfg(test)]
 mod tests;
 
@@ -24,6 +26,11 @@ pub enum ForwardToError {
     NoScheme,
     #[error("FORWARD_TO is not a valid URL: {0}")]
     Invalid(url::ParseError),
+    #[error(
+        "FORWARD_TO's host must be ASCII: use the xn-- form of an international name \
+         (https://xn--bcher-kva.example, not https://bücher.example)"
+    )]
+    NotAscii,
     #[error("FORWARD_TO uses the `{0}` scheme; only https is allowed")]
     Scheme(String),
     #[error("FORWARD_TO uses http, which is allowed only when LOCAL_DEV is true")]
@@ -72,6 +79,10 @@ pub fn parse_forward_to(raw: &str, local_dev: bool) -> Result<ForwardTarget, For
     }
     // `url` would read `https:host` as `https://host/`; demand the usual spelling.
     let (_, after_scheme) = raw.split_once("://").ok_or(ForwardToError::NoScheme)?;
+    // No Unicode tables in the worker (Cargo.toml, idna_adapter): refused, not converted.
+    if !written_host_is_ascii(raw) {
+        return Err(ForwardToError::NotAscii);
+    }
     let url = Url::parse(raw).map_err(ForwardToError::Invalid)?;
     if !matches!(url.scheme(), "https" | "http") {
         return Err(ForwardToError::Scheme(url.scheme().to_owned()));

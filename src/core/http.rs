@@ -60,3 +60,34 @@ pub enum FetchFailure {
     #[error("unreachable")]
     Unreachable,
 }
+
+/// Whether the host of an absolute URL as written (what follows `scheme://` and any user
+/// info, up to the port, path, query or fragment) is ASCII. The worker carries no Unicode
+/// tables (Cargo.toml, `idna_adapter`), so configuration naming an international host in
+/// Unicode is refused with this check before `url` sees it, asking for the xn-- form.
+pub fn written_host_is_ascii(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or(rest);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    host.is_ascii()
+}
+
+#[cfg(test)]
+mod written_host_tests {
+    use super::written_host_is_ascii;
+
+    #[test]
+    fn only_the_host_counts() {
+        assert!(written_host_is_ascii(
+            "https://xn--bcher-kva.example/b\u{fc}cher?q=\u{fc}#\u{fc}"
+        ));
+        assert!(written_host_is_ascii("https://b\u{fc}cher@acme.example"));
+        assert!(!written_host_is_ascii("https://b\u{fc}cher.example"));
+        assert!(!written_host_is_ascii(
+            "https://user@B\u{dc}CHER.example:443/"
+        ));
+        assert!(!written_host_is_ascii("b\u{fc}cher.example/path"));
+    }
+}

@@ -292,6 +292,15 @@ describe('validation', () => {
     assert.match(e.message, /without https:\/\//i);
   });
 
+  test('an international host written in Unicode is refused, asking for its xn-- form', async () => {
+    // The wasm carries no Unicode tables (Cargo.toml pins idna_adapter 1.0): nothing converts.
+    const r = await expect422('idn-msg', baseConfig({ portal_url: 'https://bücher.example' }), ['portal_url']);
+    const e = r.json.errors.find((x) => fieldMatches(x, 'portal_url'));
+    assert.match(e.message, /ASCII \(use the xn-- form/);
+    const ok = await create('idn-ok', baseConfig({ portal_url: 'https://xn--bcher-kva.example' }));
+    assert.equal(ok.json.portal_url, 'https://xn--bcher-kva.example');
+  });
+
   test('an invalid replace leaves the stored config as it was', async () => {
     await create('keep-on-422', baseConfig({ sign_in_button_label: 'Original' }));
     const g = await stack.worker.admin('GET', '/admin/tenants/keep-on-422');

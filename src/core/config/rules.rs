@@ -5,6 +5,7 @@ use std::net::Ipv6Addr;
 
 use url::{Host, Url};
 
+use crate::core::http::written_host_is_ascii;
 use crate::core::secret::ClientSecret;
 
 type Rule<T> = Result<T, String>;
@@ -182,12 +183,18 @@ pub fn is_loopback_host(authority: &str) -> bool {
     )
 }
 
+const NOT_ASCII: &str = "must be ASCII (use the xn-- form of an international name)";
+
 fn web_url(input: &str, local_dev: bool) -> Rule<Url> {
     if input
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
     {
         return Err("must not contain spaces, backslashes or control characters".into());
+    }
+    // No Unicode tables in the worker (Cargo.toml, idna_adapter): refused as in `typed_host`.
+    if !written_host_is_ascii(input) {
+        return Err(format!("host {NOT_ASCII}"));
     }
     let url = Url::parse(input).map_err(|_| "must be an absolute https:// URL".to_owned())?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -305,7 +312,7 @@ fn typed_host(host: &str) -> Rule<HostClass> {
         return Err("must not be empty".into());
     }
     if !host.is_ascii() {
-        return Err("must be ASCII (use the xn-- form of an international name)".into());
+        return Err(NOT_ASCII.into());
     }
     if host.len() > 253 {
         return Err("must be at most 253 characters".into());

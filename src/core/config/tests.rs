@@ -251,6 +251,45 @@ fn null_means_default_for_defaulted_fields() {
     assert_eq!(cfg.handoff_path, DEFAULT_HANDOFF_PATH);
 }
 
+/// The worker carries no Unicode tables (Cargo.toml pins `idna_adapter` 1.0): an international
+/// host is written in its xn-- form, and a URL or host naming it in Unicode is refused with a
+/// message that says so, where it used to be converted.
+#[test]
+fn international_hosts_must_be_given_in_their_xn_form() {
+    let message = |patch: Value| match parse(patch, &PROD) {
+        Ok(_) => String::new(),
+        Err(errors) => errors
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect(),
+    };
+    for (field, value) in [
+        ("portal_url", "https://bücher.example"),
+        (
+            "provisioning_webhook_url",
+            "https://hooks.bücher.example/in",
+        ),
+        ("post_logout_redirect_uri", "https://BÜCHER.example/bye"),
+    ] {
+        assert_eq!(
+            message(json!({ field: value })),
+            format!("{field}: host must be ASCII (use the xn-- form of an international name)"),
+        );
+    }
+    assert_eq!(
+        message(json!({"custom_domains": ["bücher.example"]})),
+        "custom_domains[0]: must be ASCII (use the xn-- form of an international name)",
+    );
+    let cfg = parse(
+        json!({"portal_url": "https://XN--BCHER-KVA.example", "custom_domains": ["xn--bcher-kva.example"]}),
+        &PROD,
+    )
+    .unwrap();
+    assert_eq!(cfg.portal_url, "https://xn--bcher-kva.example");
+    assert_eq!(cfg.custom_domains, ["xn--bcher-kva.example"]);
+}
+
 #[test]
 fn values_are_normalized() {
     let cfg = parse(

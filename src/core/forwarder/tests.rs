@@ -46,9 +46,24 @@ fn https_origins_are_accepted_and_normalised() {
         Ok("https://acme.example.com".into())
     );
     assert_eq!(
-        origin("https://bücher.example"),
+        origin("https://xn--bcher-kva.example"),
         Ok("https://xn--bcher-kva.example".into())
     );
+}
+
+/// The worker carries no Unicode tables (Cargo.toml pins `idna_adapter` 1.0): an
+/// international name must be written in its xn-- form, and the error says so.
+#[test]
+fn unicode_hosts_are_refused_with_the_xn_form_named() {
+    for raw in [
+        "https://bücher.example",
+        "https://BÜCHER.example/",
+        "https://acme.exampl\u{e9}",
+    ] {
+        let err = parse_forward_to(raw, false).unwrap_err();
+        assert_eq!(err, ForwardToError::NotAscii, "{raw}");
+        assert!(err.to_string().contains("xn--"), "{err}");
+    }
 }
 
 #[test]
