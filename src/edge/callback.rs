@@ -15,7 +15,7 @@ use crate::core::tenant_record::Tenant;
 use super::body::{read_request, BodyError};
 use super::request::Request;
 use super::respond::{self, AppError, Response};
-use super::{finish, Ctx};
+use super::{finish, own_code, Ctx};
 
 /// Reads the callback's parameters: the query for GET, the form body for POST.
 async fn read_params(req: &Request, ctx: &Ctx<'_>) -> Result<(String, bool), AppError> {
@@ -98,7 +98,10 @@ pub async fn handle(
     let code = check_callback(&params, &pending, browser.as_deref(), &issuer)
         .map_err(refusal)?
         .to_string();
-    finish::finish(ctx, &kv, &tenant, pending, &issuer, &code, log).await
+    own_code(finish::finish(
+        ctx, &kv, &tenant, pending, &issuer, &code, log,
+    ))
+    .await
 }
 
 fn refusal(err: CallbackError) -> AppError {

@@ -19,7 +19,9 @@ use crate::core::token::{
 use super::kv::Kv;
 use super::respond::{self, AppError, Response};
 use super::webcrypto::WebCryptoVerifier;
-use super::{idp, misconfigured, outbound, provision, rand, sealing, settings, signing, Ctx};
+use super::{
+    idp, misconfigured, outbound, own_code, provision, rand, sealing, settings, signing, Ctx,
+};
 
 pub async fn finish(
     ctx: &Ctx<'_>,
@@ -36,27 +38,35 @@ pub async fn finish(
             .start_again("/login")
     })?;
     // 5. Code exchange.
-    let tokens = exchange(tenant, &meta, &pending, code).await?;
+    let tokens = own_code(exchange(tenant, &meta, &pending, code)).await?;
     // 6. ID token verification (OIDC Core 3.1.3.7), the signature through WebCrypto.
-    let verified = verify(ctx, kv, tenant, issuer, &meta, &pending, &tokens).await?;
+    let verified = own_code(verify(ctx, kv, tenant, issuer, &meta, &pending, &tokens)).await?;
     // 7. Member identity, with the userinfo fallback.
-    let member = identify(
+    let member = own_code(identify(
         &meta,
         &tokens,
         &verified,
         tenant.config.allow_unverified_email,
-    )
+    ))
     .await?;
     // 8. Provisioning.
     let provisioned = if tenant.config.provision_new_users {
-        provision::provision(ctx.env, tenant, issuer, &member).await?
+        own_code(provision::provision(ctx.env, tenant, issuer, &member)).await?
     } else {
         false
     };
     // 9. Session, then the handoff.
-    let session_cookie = create_session(ctx, kv, tenant, &tokens, &verified).await?;
+    let session_cookie = own_code(create_session(ctx, kv, tenant, &tokens, &verified)).await?;
     log.outcome = "handoff";
-    handoff(ctx, tenant, &member, &pending, provisioned, session_cookie).await
+    own_code(handoff(
+        ctx,
+        tenant,
+        &member,
+        &pending,
+        provisioned,
+        session_cookie,
+    ))
+    .await
 }
 
 async fn exchange(
@@ -114,7 +124,14 @@ async fn verify(
     match verify_id_token(raw, &jwks, &expect, &WebCryptoVerifier).await {
         Err(IdTokenError::UnknownKid) => {
             // Key rotation: one refetch per issuer every 30 s at most.
-            let jwks = match idp::refetch_jwks_for_unknown_kid(kv, issuer, meta, ctx.now()).await {
+            let jwks = match own_code(idp::refetch_jwks_for_unknown_kid(
+                kv,
+                issuer,
+                meta,
+                ctx.now(),
+            ))
+            .await
+            {
                 Some(Ok(jwks)) => jwks,
                 Some(Err(e)) => return Err(failed(e.code(), e.to_string())),
                 None => {
@@ -149,7 +166,7 @@ async fn identify(
     };
     if claims.needs_userinfo() {
         if let (Some(endpoint), Some(token)) = (&meta.userinfo_endpoint, &tokens.access_token) {
-            let result = outbound::send(&userinfo_request(endpoint, token)).await;
+            let result = own_code(outbound::send(&userinfo_request(endpoint, token))).await;
             match parse_userinfo(result.as_ref().map_err(|e| *e), &claims.sub) {
                 Ok(info) => claims = claims.merge_userinfo(&info),
                 // Only the name was missing: sign the member in without it rather than fail.
