@@ -16,13 +16,11 @@ import { instance, pool, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { mainThreadCpuMs, schedCpuMs } from './proc.mjs';
 import { fmt, percentile } from './stats.mjs';
-import { killAllSync, unstage } from './wrangler.mjs';
+import { unstage } from './wrangler.mjs';
+import { options, stopWranglersOnSignal, runMain } from './cli.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = options(args);
 if (!opt('--a') || !opt('--b')) {
   console.error('usage: node bench/ab.mjs --a BUILD_DIR --b BUILD_DIR [--logins 100] [--rounds 8] [--concurrency 8]');
   process.exit(2);
@@ -32,13 +30,7 @@ const ROUNDS = Number(opt('--rounds', 8));
 const C = Number(opt('--concurrency', 8));
 const SETTLE_MS = 250;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-// `exit` handlers do not run on a signal's default action: stop the wrangler process groups here.
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    killAllSync();
-    process.exit(130);
-  });
-}
+stopWranglersOnSignal();
 
 async function batch(env) {
   const s0 = schedCpuMs(env.pid);
@@ -81,8 +73,4 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e.stack ?? e.message);
-  killAllSync();
-  process.exit(1);
-});
+runMain(main);

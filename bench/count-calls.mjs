@@ -20,25 +20,18 @@ import path from 'node:path';
 import { request } from '../tests/support/http.mjs';
 import { instance, pool, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
-import { killAllSync, unstage } from './wrangler.mjs';
+import { unstage } from './wrangler.mjs';
+import { options, stopWranglersOnSignal, runMain } from './cli.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = options(args);
 if (!opt('--build')) {
   console.error('usage: node bench/count-calls.mjs --build BUILD_DIR [--logins 200]');
   process.exit(2);
 }
 const N = Number(opt('--logins', 200));
 const C = 8;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    killAllSync();
-    process.exit(130);
-  });
-}
+stopWranglersOnSignal();
 
 /** One exact match of `re` in `text`, or a clear failure. */
 function one(text, re, what) {
@@ -102,8 +95,4 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e.stack ?? e.message);
-  killAllSync();
-  process.exit(1);
-});
+runMain(main);

@@ -20,25 +20,17 @@ import { pool, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { schedCpuMs } from './proc.mjs';
 
-import { killAllSync, stage, stageFloor, startWrangler, unstage } from './wrangler.mjs';
+import { stage, stageFloor, startWrangler, unstage } from './wrangler.mjs';
+import { options, stopWranglersOnSignal, runMain } from './cli.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = options(args);
 const N = Number(opt('--logins', 400));
 const C = Number(opt('--concurrency', 8));
 const INTERVAL = Number(opt('--interval-us', 50));
 const TOP = Number(opt('--top', 40));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-// `exit` handlers do not run on a signal's default action: stop the wrangler process groups here.
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    killAllSync();
-    process.exit(130);
-  });
-}
+stopWranglersOnSignal();
 
 function cdp(url) {
   const ws = new WebSocket(url, { perMessageDeflate: false });
@@ -202,8 +194,4 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e.stack ?? e.message);
-  killAllSync();
-  process.exit(1);
-});
+runMain(main);
