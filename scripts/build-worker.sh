@@ -19,6 +19,9 @@ if [ -x node_modules/.bin/esbuild ]; then
   export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 fi
 worker-build --release
+# The default export as a module worker object rather than worker-build's per-request
+# entrypoint class (scripts/entry-object.mjs says why and what it keeps).
+node scripts/entry-object.mjs build/index.js
 
 # Shrink the module with binaryen's wasm-opt from npm (Debian's binaryen is too old for the
 # exception-handling instructions wasm-bindgen emits). About 25 % smaller, same behaviour;
