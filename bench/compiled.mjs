@@ -22,6 +22,9 @@ import { instance, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { startWrangler, unstage } from './wrangler.mjs';
 import { options, stopWranglersOnSignal, runMain } from './cli.mjs';
+import { beforeFetch, one } from './bundle.mjs';
+
+const TOOL = 'compiled';
 
 const args = process.argv.slice(2);
 const opt = options(args);
@@ -165,12 +168,6 @@ function markFunctions(buf, mod) {
   return Buffer.concat([buf.subarray(0, code.start), Buffer.from([10, ...uleb(content.length)]), content, buf.subarray(code.end)]);
 }
 
-/** One exact match of `re` in `text`, or a clear failure. */
-function one(text, re, what) {
-  const all = [...text.matchAll(new RegExp(re.source, 'g'))];
-  if (all.length !== 1) throw new Error(`compiled: found ${all.length} ${what} in index.js (expected 1): wasm-bindgen's output changed`);
-  return all[0];
-}
 
 function instrument(buildDir, mod, total) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portal-sso-compiled-'));
@@ -179,12 +176,12 @@ function instrument(buildDir, mod, total) {
   fs.writeFileSync(wasm, markFunctions(fs.readFileSync(wasm), mod));
   const file = path.join(dir, 'index.js');
   let js = fs.readFileSync(file, 'utf8');
-  const inst = one(js, /(\w+)=new WebAssembly\.Instance\((\w+),(\w+)\(\)\),(\w+)=\1\.exports;/, 'module-scope instantiations');
+  const inst = one(js, /(\w+)=new WebAssembly\.Instance\((\w+),(\w+)\(\)\),(\w+)=\1\.exports;/, 'module-scope instantiations', TOOL);
   const exp = inst[4];
-  const entry = one(js, /(\w+)\.prototype\.fetch=function\((\w+)\)\{/, 'fetch entries');
-  js = js.replace(
-    entry[0],
-    `${entry[0]}if(new URL(${entry[2]}.url).pathname==="/__compiled"){const m=new Uint8Array(${exp}.memory.buffer,${BASE},${total});return new Response(JSON.stringify(Array.from(m)))}`,
+  js = beforeFetch(
+    js,
+    TOOL,
+    (req) => `if(new URL(${req}.url).pathname==="/__compiled"){const m=new Uint8Array(${exp}.memory.buffer,${BASE},${total});return new Response(JSON.stringify(Array.from(m)))}`,
   );
   fs.writeFileSync(file, js);
   return dir;

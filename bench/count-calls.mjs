@@ -22,6 +22,9 @@ import { instance, pool, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { unstage } from './wrangler.mjs';
 import { options, stopWranglersOnSignal, runMain } from './cli.mjs';
+import { beforeFetch, one } from './bundle.mjs';
+
+const TOOL = 'count-calls';
 
 const args = process.argv.slice(2);
 const opt = options(args);
@@ -33,12 +36,6 @@ const N = Number(opt('--logins', 200));
 const C = 8;
 stopWranglersOnSignal();
 
-/** One exact match of `re` in `text`, or a clear failure. */
-function one(text, re, what) {
-  const all = [...text.matchAll(new RegExp(re.source, 'g'))];
-  if (all.length !== 1) throw new Error(`count-calls: found ${all.length} ${what} in index.js (expected 1): wasm-bindgen's output changed`);
-  return all[0];
-}
 
 function instrument(buildDir) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portal-sso-count-'));
@@ -46,15 +43,14 @@ function instrument(buildDir) {
   const file = path.join(dir, 'index.js');
   let js = fs.readFileSync(file, 'utf8');
   // new WebAssembly.Instance(module, imports()) at module scope: wrap every import function.
-  const inst = one(js, /(\w+)=new WebAssembly\.Instance\((\w+),(\w+)\(\)\),(\w+)=\1\.exports;/, 'module-scope instantiations');
+  const inst = one(js, /(\w+)=new WebAssembly\.Instance\((\w+),(\w+)\(\)\),(\w+)=\1\.exports;/, 'module-scope instantiations', TOOL);
   const [whole, b, mod, imports, exp] = inst;
   js = js.replace(whole, `${b}=new WebAssembly.Instance(${mod},__countImports(${imports}())),${exp}=${b}.exports;`);
   // function d(r,e){return r=r>>>0,decode(bytes().subarray(r,r+e))}: strings out of wasm memory.
-  const dec = one(js, /function (\w+)\(r,e\)\{return r=r>>>0,(\w+)\((\w+)\(\)\.subarray\(r,r\+e\)\)\}/, 'string decoders');
+  const dec = one(js, /function (\w+)\(r,e\)\{return r=r>>>0,(\w+)\((\w+)\(\)\.subarray\(r,r\+e\)\)\}/, 'string decoders', TOOL);
   js = js.replace(dec[0], `function ${dec[1]}(r,e){__calls["(string copied out of wasm memory)"]=(__calls["(string copied out of wasm memory)"]||0)+1;return r=r>>>0,${dec[2]}(${dec[3]}().subarray(r,r+e))}`);
   // The entry's fetch: answer /__calls before anything reaches the wasm.
-  const entry = one(js, /(\w+)\.prototype\.fetch=function\((\w+)\)\{/, 'fetch entries');
-  js = js.replace(entry[0], `${entry[0]}if(new URL(${entry[2]}.url).pathname==="/__calls")return new Response(JSON.stringify(__calls));`);
+  js = beforeFetch(js, TOOL, (req) => `if(new URL(${req}.url).pathname==="/__calls")return new Response(JSON.stringify(__calls));`);
   const prelude = `var __calls={};function __countImports(o){for(const m of Object.values(o)){if(!m||typeof m!=="object")continue;for(const k of Object.keys(m)){const f=m[k];if(typeof f!=="function")continue;const name=k.replace(/_[0-9a-f]{16}$/,"");m[k]=function(...a){__calls[name]=(__calls[name]||0)+1;return f.apply(this,a)};}}return o}\n`;
   fs.writeFileSync(file, prelude + js);
   return dir;

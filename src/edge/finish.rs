@@ -256,8 +256,5 @@ async fn handoff(
         &assertion,
         &rand::token(),
     );
-    Ok(respond::with_headers(
-        respond::html(page),
-        &[("set-cookie", cookie)],
-    ))
+    Ok(respond::html_with(page, &[("set-cookie", cookie)]))
 }

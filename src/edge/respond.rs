@@ -151,7 +151,17 @@ fn build(status: u16, headers: &[(&str, &str)], body: Option<&str>) -> Response 
 
 /// An HTML page with its security headers.
 pub fn html(page: Page) -> Response {
-    let headers: Vec<(&str, &str)> = page.headers.iter().map(|(k, v)| (&**k, &**v)).collect();
+    html_with(page, &[])
+}
+
+/// An HTML page with its security headers and `extra` ones (Set-Cookie…).
+pub fn html_with(page: Page, extra: &[(&str, String)]) -> Response {
+    let headers: Vec<(&str, &str)> = page
+        .headers
+        .iter()
+        .map(|(k, v)| (&**k, &**v))
+        .chain(extra.iter().map(|(k, v)| (*k, v.as_str())))
+        .collect();
     build(page.status, &headers, Some(&page.html))
 }
 
@@ -191,13 +201,4 @@ pub fn redirect(status: u16, location: &str, extra: &[(&str, String)]) -> Respon
     ];
     headers.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
     build(status, &headers, None)
-}
-
-/// Appends headers (Set-Cookie…) to a response.
-pub fn with_headers(resp: Response, extra: &[(&str, String)]) -> Response {
-    let headers = resp.headers();
-    for (k, v) in extra {
-        let _ = super::js::append_header(&headers, k, v);
-    }
-    resp
 }
