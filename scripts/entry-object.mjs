@@ -3,7 +3,7 @@
 //
 // With the class, workerd constructs an entrypoint instance for every request, and
 // worker-build wraps it in a Proxy (construct and get traps, a Proxy per method read) to
-// re-instantiate the wasm after a trap. Measured with bench/ab.mjs (2026-11-27, 24 and 30
+// re-instantiate the wasm after a trap. Measured with bench/ab.mjs (2026-11-27, 24, 30 and 30
 // paired rounds): -0.10 ms CPU per login with the object. The object keeps what the Proxy
 // was for, word for word: before each call the shim's own check re-instantiates the wasm if
 // the last call trapped (`checkReinitialize`), and a synchronous throw is inspected for a
