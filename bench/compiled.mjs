@@ -22,7 +22,7 @@ import { instance, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { startWrangler, unstage } from './wrangler.mjs';
 import { options, stopWranglersOnSignal, runMain } from './cli.mjs';
-import { beforeFetch, one } from './bundle.mjs';
+import { beforeFetch, instantiation } from '../scripts/bundle.mjs';
 
 const TOOL = 'compiled';
 
@@ -176,8 +176,7 @@ function instrument(buildDir, mod, total) {
   fs.writeFileSync(wasm, markFunctions(fs.readFileSync(wasm), mod));
   const file = path.join(dir, 'index.js');
   let js = fs.readFileSync(file, 'utf8');
-  const inst = one(js, /(\w+)=new WebAssembly\.Instance\((\w+),(\w+)\(\)\),(\w+)=\1\.exports;/, 'module-scope instantiations', TOOL);
-  const exp = inst[4];
+  const exp = instantiation(js, TOOL).exports;
   js = beforeFetch(
     js,
     TOOL,

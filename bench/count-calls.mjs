@@ -22,7 +22,7 @@ import { instance, pool, quickLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { unstage } from './wrangler.mjs';
 import { options, stopWranglersOnSignal, runMain } from './cli.mjs';
-import { beforeFetch, one } from './bundle.mjs';
+import { beforeFetch, instantiation, one } from '../scripts/bundle.mjs';
 
 const TOOL = 'count-calls';
 
@@ -43,9 +43,8 @@ function instrument(buildDir) {
   const file = path.join(dir, 'index.js');
   let js = fs.readFileSync(file, 'utf8');
   // new WebAssembly.Instance(module, imports()) at module scope: wrap every import function.
-  const inst = one(js, /(\w+)=new WebAssembly\.Instance\((\w+),(\w+)\(\)\),(\w+)=\1\.exports;/, 'module-scope instantiations', TOOL);
-  const [whole, b, mod, imports, exp] = inst;
-  js = js.replace(whole, `${b}=new WebAssembly.Instance(${mod},__countImports(${imports}())),${exp}=${b}.exports;`);
+  const { whole, instance: b, module: mod, imports, exports: exp } = instantiation(js, TOOL);
+  js = js.replace(whole, () => `${b}=new WebAssembly.Instance(${mod},__countImports(${imports}())),${exp}=${b}.exports;`);
   // function d(r,e){return r=r>>>0,decode(bytes().subarray(r,r+e))}: strings out of wasm memory.
   const dec = one(js, /function (\w+)\(r,e\)\{return r=r>>>0,(\w+)\((\w+)\(\)\.subarray\(r,r\+e\)\)\}/, 'string decoders', TOOL);
   js = js.replace(dec[0], `function ${dec[1]}(r,e){__calls["(string copied out of wasm memory)"]=(__calls["(string copied out of wasm memory)"]||0)+1;return r=r>>>0,${dec[2]}(${dec[3]}().subarray(r,r+e))}`);

@@ -10,10 +10,12 @@
 // `WebAssembly.RuntimeError` before it is rethrown (`handleMaybeCritical`); the shim's
 // `error` listener, which catches traps inside the handler's promise, is untouched.
 //
-// The bundle is esbuild-minified, so the names are found by shape; each must match exactly
-// once, or the build fails here rather than shipping a worker without its entry.
+// The bundle is esbuild-minified, so the names are found by shape (scripts/bundle.mjs); each
+// must match exactly once, or the build fails here rather than shipping a worker without its
+// entry.
 
 import fs from 'node:fs';
+import { ID, one as find } from './bundle.mjs';
 
 const file = process.argv[2];
 if (!file) {
@@ -23,16 +25,14 @@ if (!file) {
 let js = fs.readFileSync(file, 'utf8');
 if (js.includes('__portalSsoEntry')) process.exit(0); // already done (an unchanged rebuild)
 
-/** A minified JavaScript identifier (esbuild uses `$` too). */
-const ID = '[A-Za-z_$][\\w$]*';
-
+const TOOL = 'entry-object';
 function one(re, what) {
-  const all = [...js.matchAll(new RegExp(re.source, 'g'))];
-  if (all.length !== 1) {
-    console.error(`entry-object: found ${all.length} ${what} in ${file} (expected 1): worker-build's output changed; see scripts/entry-object.mjs`);
+  try {
+    return find(js, re, what, TOOL);
+  } catch (e) {
+    console.error(`${e.message}; see scripts/entry-object.mjs`);
     process.exit(1);
   }
-  return all[0];
 }
 
 const handler = (name) => one(new RegExp(`${ID}\\.prototype\\.${name}=function\\((${ID})\\)\\{return (${ID})\\.call\\(this,\\1,this\\.env,this\\.ctx\\)\\}`), `${name} handlers`)[2];
