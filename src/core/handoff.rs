@@ -2,7 +2,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use ed25519_compact::{KeyPair, PublicKey, Seed};
 use serde::{Deserialize, Serialize};
 
 use crate::core::member::Member;
@@ -33,16 +32,29 @@ struct OkpJwk {
     d: Option<String>,
 }
 
-/// The worker's signing key.
-pub struct HandoffKey {
+/// `HANDOFF_SIGNING_KEY` as written: the private key `d` and the public key `x` it claims.
+/// Nothing signs with it until the runtime has derived the public key from `d` and `checked`
+/// found it equal to `x` — a key whose `x` belongs to another `d` would publish a JWKS that
+/// verifies none of the assertions. The derivation is the runtime's (WebCrypto imports `d`
+/// and exports its public half), so no Ed25519 arithmetic ships in the wasm.
+pub struct HandoffSecret {
     kid: String,
-    keypair: KeyPair,
+    seed: [u8; 32],
+    x: [u8; 32],
 }
 
-impl std::fmt::Debug for HandoffKey {
+impl std::fmt::Debug for HandoffSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HandoffKey(kid={}, [redacted])", self.kid)
+        write!(f, "HandoffSecret(kid={}, [redacted])", self.kid)
     }
+}
+
+/// The worker's signing key once checked: its `kid` and public key. The private half lives
+/// in the runtime's non-extractable `CryptoKey`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoffKey {
+    kid: String,
+    x: [u8; 32],
 }
 
 /// A public key published in the JWKS.
@@ -63,28 +75,24 @@ fn parse_okp(json: &str) -> Result<OkpJwk, HandoffKeyError> {
     Ok(jwk)
 }
 
-impl HandoffKey {
+/// A base64url member of exactly 32 bytes (an Ed25519 seed or public key).
+fn key_bytes(b64: &str, name: &'static str) -> Result<[u8; 32], HandoffKeyError> {
+    let raw = URL_SAFE_NO_PAD
+        .decode(b64)
+        .map_err(|_| HandoffKeyError::BadField(name))?;
+    <[u8; 32]>::try_from(raw.as_slice()).map_err(|_| HandoffKeyError::BadField(name))
+}
+
+impl HandoffSecret {
     pub fn from_jwk(json: &str) -> Result<Self, HandoffKeyError> {
         let jwk = parse_okp(json)?;
-        let d = URL_SAFE_NO_PAD
-            .decode(jwk.d.as_deref().unwrap_or_default())
-            .map_err(|_| HandoffKeyError::BadField("d"))?;
-        let seed = Seed::from_slice(&d).map_err(|_| HandoffKeyError::BadField("d"))?;
-        let keypair = KeyPair::from_seed(seed);
-        let x = URL_SAFE_NO_PAD
-            .decode(&jwk.x)
-            .map_err(|_| HandoffKeyError::BadField("x"))?;
-        if x.as_slice() != keypair.pk.as_slice() {
-            return Err(HandoffKeyError::Mismatch);
-        }
+        let seed = key_bytes(jwk.d.as_deref().unwrap_or_default(), "d")?;
+        let x = key_bytes(&jwk.x, "x")?;
         Ok(Self {
             kid: jwk.kid.unwrap_or_default(),
-            keypair,
+            seed,
+            x,
         })
-    }
-
-    pub fn kid(&self) -> &str {
-        &self.kid
     }
 
     /// The private key as PKCS #8 (RFC 8410), the form the runtime's WebCrypto imports an
@@ -96,14 +104,32 @@ impl HandoffKey {
             0x04, 0x20,
         ];
         let mut der = PREFIX.to_vec();
-        der.extend_from_slice(self.keypair.sk.seed().as_ref());
+        der.extend_from_slice(&self.seed);
         der
+    }
+
+    /// The key, once `derived_x` — the public key the runtime derived from `d` — is the `x`
+    /// the JWK claims.
+    pub fn checked(&self, derived_x: &[u8]) -> Result<HandoffKey, HandoffKeyError> {
+        if derived_x != self.x.as_slice() {
+            return Err(HandoffKeyError::Mismatch);
+        }
+        Ok(HandoffKey {
+            kid: self.kid.clone(),
+            x: self.x,
+        })
+    }
+}
+
+impl HandoffKey {
+    pub fn kid(&self) -> &str {
+        &self.kid
     }
 
     pub fn published(&self) -> PublishedKey {
         PublishedKey {
             kid: self.kid.clone(),
-            x: URL_SAFE_NO_PAD.encode(self.keypair.pk.as_slice()),
+            x: URL_SAFE_NO_PAD.encode(self.x),
         }
     }
 }
@@ -113,10 +139,7 @@ impl PublishedKey {
     /// the full private JWK).
     pub fn from_jwk(json: &str) -> Result<Self, HandoffKeyError> {
         let jwk = parse_okp(json)?;
-        let x = URL_SAFE_NO_PAD
-            .decode(&jwk.x)
-            .map_err(|_| HandoffKeyError::BadField("x"))?;
-        PublicKey::from_slice(&x).map_err(|_| HandoffKeyError::BadField("x"))?;
+        key_bytes(&jwk.x, "x")?;
         Ok(Self {
             kid: jwk.kid.unwrap_or_default(),
             x: jwk.x,
@@ -222,28 +245,27 @@ pub fn assertion_jws(signing_input: &str, signature: &[u8]) -> String {
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
-/// The Ed25519 signature of `signing_input`, made in Rust as RFC 8032 defines it:
-/// deterministic, so the runtime's WebCrypto makes the very same one from `pkcs8()`.
-pub fn signature(key: &HandoffKey, signing_input: &str) -> [u8; 64] {
-    *key.keypair.sk.sign(signing_input.as_bytes(), None)
-}
-
-/// Signs the assertion in Rust.
-pub fn sign_assertion(
-    key: &HandoffKey,
-    claims: &AssertionClaims,
-) -> Result<String, serde_json::Error> {
-    let input = assertion_signing_input(key, claims)?;
-    Ok(assertion_jws(&input, &signature(key, &input)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_compact::{KeyPair, Seed};
     use jwt_compact::{alg::Ed25519, AlgorithmExt, Claims, Header, UntrustedToken};
 
     // RFC 8037 Appendix A.1 key.
     const JWK: &str = r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"handoff-1"}"#;
+
+    /// The key pair of `secret`'s `d`, derived natively as the runtime's WebCrypto does at the
+    /// edge (import PKCS #8, export the public half).
+    fn keypair(secret: &HandoffSecret) -> KeyPair {
+        KeyPair::from_seed(Seed::from_slice(&secret.pkcs8()[16..]).unwrap())
+    }
+
+    /// The checked key and its native key pair, for signing here as WebCrypto signs there.
+    fn checked(jwk: &str) -> (HandoffKey, KeyPair) {
+        let secret = HandoffSecret::from_jwk(jwk).unwrap();
+        let pair = keypair(&secret);
+        (secret.checked(pair.pk.as_slice()).unwrap(), pair)
+    }
 
     fn member() -> Member {
         Member {
@@ -259,7 +281,9 @@ mod tests {
 
     #[test]
     fn rfc8037_key_parses_and_publishes() {
-        let key = HandoffKey::from_jwk(JWK).unwrap();
+        let secret = HandoffSecret::from_jwk(JWK).unwrap();
+        assert!(!format!("{secret:?}").contains("nWGx"));
+        let (key, _) = checked(JWK);
         assert_eq!(
             key.published().x,
             "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
@@ -274,18 +298,19 @@ mod tests {
         assert!(!format!("{key:?}").contains("nWGx"));
     }
 
-    /// RFC 8032 section 7.1, test 1 (empty message), for the RFC 8037 key: Ed25519 is
-    /// deterministic, so the signature WebCrypto makes from `pkcs8()` is this one too.
+    /// RFC 8032 section 7.1, test 1 (empty message), for the RFC 8037 key: the PKCS #8 the
+    /// runtime imports carries exactly `d`, and Ed25519 is deterministic, so the signature
+    /// WebCrypto makes from it is this one.
     #[test]
     fn rfc8032_signature_and_pkcs8() {
-        let key = HandoffKey::from_jwk(JWK).unwrap();
-        let der = key.pkcs8();
+        let secret = HandoffSecret::from_jwk(JWK).unwrap();
+        let der = secret.pkcs8();
         assert_eq!(der.len(), 48);
         assert_eq!(
             URL_SAFE_NO_PAD.encode(&der[16..]),
             "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"
         );
-        let sig = key.keypair.sk.sign(b"", None);
+        let sig = keypair(&secret).sk.sign(b"", None);
         let hex: String = sig.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(
             hex,
@@ -295,28 +320,66 @@ mod tests {
 
     #[test]
     fn bad_keys_are_refused() {
+        let parse = |j: &str| HandoffSecret::from_jwk(j).unwrap_err();
+        assert_eq!(parse("nope"), HandoffKeyError::NotJson);
+        assert_eq!(parse(&JWK.replace("OKP", "EC")), HandoffKeyError::WrongType);
+        assert_eq!(parse(&JWK.replace("handoff-1", "")), HandoffKeyError::NoKid);
+        // d and x must be 32 bytes of base64url.
         assert_eq!(
-            HandoffKey::from_jwk("nope").unwrap_err(),
-            HandoffKeyError::NotJson
+            parse(&JWK.replace("nWGx", "nWG")),
+            HandoffKeyError::BadField("d")
+        );
+        let no_d = JWK.replace("\"d\":\"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A\",", "");
+        assert_eq!(parse(&no_d), HandoffKeyError::BadField("d"));
+        assert_eq!(
+            parse(&JWK.replace("11qY", "11qY11qY")),
+            HandoffKeyError::BadField("x")
         );
         assert_eq!(
-            HandoffKey::from_jwk(&JWK.replace("OKP", "EC")).unwrap_err(),
-            HandoffKeyError::WrongType
-        );
-        assert_eq!(
-            HandoffKey::from_jwk(&JWK.replace("handoff-1", "")).unwrap_err(),
-            HandoffKeyError::NoKid
-        );
-        assert_eq!(
-            HandoffKey::from_jwk(&JWK.replace("11qY", "21qY")).unwrap_err(),
-            HandoffKeyError::Mismatch
+            parse(&JWK.replace("11qY", "11q+")),
+            HandoffKeyError::BadField("x")
         );
         assert!(PublishedKey::from_jwk(JWK).is_ok());
+        assert!(
+            PublishedKey::from_jwk(&no_d).is_ok(),
+            "the public half is enough"
+        );
+        assert_eq!(
+            PublishedKey::from_jwk(&JWK.replace("11qY", "11qY11qY")).unwrap_err(),
+            HandoffKeyError::BadField("x")
+        );
+    }
+
+    /// An `x` that is not the public half of `d` parses, and is refused once the runtime's
+    /// derived public key is compared: nothing signs or publishes it.
+    #[test]
+    fn x_of_another_key_is_refused() {
+        let other = KeyPair::from_seed(Seed::new([9; 32]));
+        let swapped = JWK.replace(
+            "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+            &URL_SAFE_NO_PAD.encode(other.pk.as_slice()),
+        );
+        let secret = HandoffSecret::from_jwk(&swapped).unwrap();
+        let derived = keypair(&secret).pk;
+        assert_eq!(
+            secret.checked(derived.as_slice()).unwrap_err(),
+            HandoffKeyError::Mismatch
+        );
+        // A flipped bit, a short or an empty derivation are mismatches too.
+        let good = HandoffSecret::from_jwk(JWK).unwrap();
+        let mut flipped = keypair(&good).pk.as_slice().to_vec();
+        flipped[31] ^= 1;
+        for derived in [&flipped[..], &flipped[..31], &[][..]] {
+            assert_eq!(
+                good.checked(derived).unwrap_err(),
+                HandoffKeyError::Mismatch
+            );
+        }
     }
 
     #[test]
     fn assertion_is_signed_and_carries_claims() {
-        let key = HandoffKey::from_jwk(JWK).unwrap();
+        let (key, pair) = checked(JWK);
         let ctx = AssertionContext {
             issuer: "https://acme.example.com",
             portal_url: "https://portal.acme.com",
@@ -327,13 +390,13 @@ mod tests {
             portal_state: None,
             provisioned: true,
         };
-        let jwt = sign_assertion(&key, &assertion_claims(&member(), &ctx)).unwrap();
+        let input = assertion_signing_input(&key, &assertion_claims(&member(), &ctx)).unwrap();
+        let jwt = assertion_jws(&input, pair.sk.sign(input.as_bytes(), None).as_ref());
         let token = UntrustedToken::new(&jwt).unwrap();
         assert_eq!(token.algorithm(), "EdDSA");
         assert_eq!(token.header().key_id.as_deref(), Some("handoff-1"));
-        let pk = ed25519_compact::PublicKey::from_slice(key.keypair.pk.as_slice()).unwrap();
         Ed25519
-            .validator::<serde_json::Value>(&pk)
+            .validator::<serde_json::Value>(&pair.pk)
             .validate(&token)
             .unwrap();
         let payload = jwt.split('.').nth(1).unwrap();
@@ -352,13 +415,13 @@ mod tests {
                     .with_key_id("handoff-1".to_string())
                     .with_token_type("JWT"),
                 &Claims::new(assertion_claims(&member(), &ctx)),
-                &key.keypair.sk,
+                &pair.sk,
             )
             .unwrap();
         let signed_part = |t: &str| t.rsplit_once('.').unwrap().0.to_string();
         assert_eq!(signed_part(&jwt), signed_part(&theirs));
         // A signature by another key does not validate.
-        let other = ed25519_compact::KeyPair::from_seed(Seed::new([9; 32]));
+        let other = KeyPair::from_seed(Seed::new([9; 32]));
         assert!(Ed25519
             .validator::<serde_json::Value>(&other.pk)
             .validate(&token)

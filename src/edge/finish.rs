@@ -231,7 +231,9 @@ async fn handoff(
     provisioned: bool,
     cookie: String,
 ) -> Result<Response, AppError> {
-    let key = settings::handoff_key(ctx.env).map_err(|e| misconfigured(e.0))?;
+    let signer = signing::signer(ctx.env)
+        .await
+        .map_err(|e| misconfigured(e.0))?;
     let issuer = ctx.tenant_origin(&tenant.id);
     let jti = rand::token();
     let claims = assertion_claims(
@@ -247,9 +249,9 @@ async fn handoff(
             provisioned,
         },
     );
-    let assertion = signing::sign_assertion(&key, &claims)
+    let assertion = signing::sign_assertion(&signer, &claims)
         .await
-        .map_err(|_| misconfigured("assertion signing failed"))?;
+        .ok_or_else(|| misconfigured("assertion signing failed"))?;
     let page = portal_handoff_page(
         &tenant.config.portal_url,
         &tenant.config.handoff_path,

@@ -208,7 +208,7 @@ async fn route(
         "/.well-known/jwks.json" => {
             log.route = "/.well-known/jwks.json";
             allow(&req, &[Method::Get])?;
-            return jwks(&ctx, log);
+            return own_code(jwks(&ctx, log)).await;
         }
         _ => {}
     }
@@ -234,9 +234,10 @@ async fn route(
     }
 }
 
-#[inline(never)] // compiled only when asked for: see `own_code`
-fn jwks(ctx: &Ctx<'_>, log: &mut RequestLog) -> Result<Response, AppError> {
-    let (keys, problem) = settings::published_keys(ctx.env).map_err(|e| misconfigured(e.0))?;
+async fn jwks(ctx: &Ctx<'_>, log: &mut RequestLog) -> Result<Response, AppError> {
+    let (keys, problem) = signing::published_keys(ctx.env)
+        .await
+        .map_err(|e| misconfigured(e.0))?;
     if let Some(p) = problem {
         // The current key is still published; the operator learns from the log line.
         log.error = Some("handoff_previous_key_invalid");

@@ -14,7 +14,6 @@ use wasm_bindgen::JsValue;
 use worker::Env;
 
 use crate::core::crypto::KeyRing;
-use crate::core::handoff::{HandoffKey, PublishedKey};
 
 /// Plain vars: needed by every route.
 #[derive(Clone)]
@@ -133,8 +132,8 @@ pub fn admin_token(env: &Env) -> Result<String, Misconfigured> {
 }
 
 /// Parsed keys are kept per isolate, keyed by the secret text they came from, so a warm
-/// request neither re-runs the AES key schedule nor re-derives the Ed25519 key pair — and a
-/// rotated secret (new text) is parsed afresh.
+/// request does not re-run the AES key schedule — and a rotated secret (new text) is parsed
+/// afresh. (The handoff key is kept the same way by `signing`.)
 struct Parsed<T> {
     source: String,
     value: Rc<T>,
@@ -142,7 +141,6 @@ struct Parsed<T> {
 
 thread_local! {
     static KEYRING: RefCell<Option<Parsed<KeyRing>>> = const { RefCell::new(None) };
-    static HANDOFF: RefCell<Option<Parsed<HandoffKey>>> = const { RefCell::new(None) };
 }
 
 fn cached<T>(
@@ -188,26 +186,13 @@ pub fn keyring(env: &Env) -> Result<Rc<KeyRing>, Misconfigured> {
     })
 }
 
-pub fn handoff_key(env: &Env) -> Result<Rc<HandoffKey>, Misconfigured> {
-    let jwk = secret(env, "HANDOFF_SIGNING_KEY")
-        .ok_or_else(|| Misconfigured("HANDOFF_SIGNING_KEY is not set".into()))?;
-    cached(&HANDOFF, jwk, |jwk| {
-        HandoffKey::from_jwk(jwk).map_err(|e| Misconfigured(e.to_string()))
-    })
+/// `HANDOFF_SIGNING_KEY`'s text (parsed and checked by `signing`).
+pub fn handoff_signing_key(env: &Env) -> Result<String, Misconfigured> {
+    secret(env, "HANDOFF_SIGNING_KEY")
+        .ok_or_else(|| Misconfigured("HANDOFF_SIGNING_KEY is not set".into()))
 }
 
-/// The public keys to publish: current first, then the previous one during a rotation.
-/// A broken previous key is reported (second value) but never hides the current key.
-pub fn published_keys(env: &Env) -> Result<(Vec<PublishedKey>, Option<String>), Misconfigured> {
-    let current = handoff_key(env)?.published();
-    let mut problem = None;
-    let mut keys = vec![current];
-    if let Some(prev) = secret(env, "HANDOFF_SIGNING_KEY_PREVIOUS") {
-        match PublishedKey::from_jwk(&prev) {
-            Ok(prev) if !keys.iter().any(|k| k.kid == prev.kid) => keys.push(prev),
-            Ok(_) => {}
-            Err(e) => problem = Some(format!("HANDOFF_SIGNING_KEY_PREVIOUS: {e}")),
-        }
-    }
-    Ok((keys, problem))
+/// `HANDOFF_SIGNING_KEY_PREVIOUS`'s text, during a rotation.
+pub fn previous_handoff_signing_key(env: &Env) -> Option<String> {
+    secret(env, "HANDOFF_SIGNING_KEY_PREVIOUS")
 }

@@ -513,6 +513,28 @@ describe('key rotation (CONFIG_KEY_PREVIOUS, HANDOFF_SIGNING_KEY_PREVIOUS)', () 
     const refused = await stack.signIn({ worker: wrong, tenant: 'keyrot', user: 'alice' });
     assert.equal(refused.accepted ?? null, null, 'a record sealed under another CONFIG_KEY must not open');
     assert.ok(refused.final.status >= 400, `refused with ${refused.final.status}`);
+    await wrong.stop();
+
+    // A HANDOFF_SIGNING_KEY whose x is another key's: the runtime derives the public key from
+    // d, finds it is not x, and the worker neither publishes x nor signs anything.
+    const freshJwk = JSON.parse(fresh.HANDOFF_SIGNING_KEY);
+    const otherX = JSON.parse(old.HANDOFF_SIGNING_KEY).x;
+    const skewed = await serveFrom(
+      await startWorker({
+        name: 'admin-skewed-handoff-key',
+        persistTo: persist,
+        secrets: { ADMIN_TOKEN: old.ADMIN_TOKEN, CONFIG_KEY: fresh.CONFIG_KEY, HANDOFF_SIGNING_KEY: JSON.stringify({ ...freshJwk, x: otherX }) },
+      }),
+    );
+    const keys = await request(`${skewed.apex}/.well-known/jwks.json`);
+    assert.equal(keys.status, 503, `JWKS with a mismatched key: ${keys.status} ${keys.body}`);
+    assert.ok(!keys.body.includes(otherX), 'the mismatched x is not published');
+    const unsigned = await stack.signIn({ worker: skewed, tenant: 'keyrot', user: 'alice' });
+    assert.equal(unsigned.accepted ?? null, null, 'no assertion from a mismatched key');
+    assert.equal(unsigned.final.status, 503, `callback with a mismatched key: ${unsigned.final.status}`);
+    assert.match(skewed.output(), /x does not belong to its d/, 'the log line says what is wrong');
+    assert.ok(!skewed.output().includes(freshJwk.d), 'd stays out of the output');
+    await skewed.stop();
   });
 });
 
