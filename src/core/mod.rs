@@ -20,6 +20,7 @@ pub mod return_to;
 pub mod secret;
 pub mod session;
 pub mod slots;
+pub mod tasks;
 pub mod tenant;
 pub mod tenant_record;
 pub mod token;

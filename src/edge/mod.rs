@@ -5,6 +5,7 @@ mod admin;
 mod body;
 mod callback;
 mod check;
+mod executor;
 mod finish;
 mod forward;
 mod idp;
@@ -108,8 +109,17 @@ fn own_code<'a, T>(fut: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Outp
     std::hint::black_box(Box::pin(fut))
 }
 
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, wait: Context) -> worker::Result<Response> {
+/// The fetch handler, as the runtime calls it (through worker-build's shim): a promise of the
+/// response, driven by `executor` rather than wasm-bindgen's async export.
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
+    executor::promise(async move {
+        let resp = handle(req, env, Context::new(ctx)).await;
+        Ok(wasm_bindgen::JsValue::from(resp))
+    })
+}
+
+async fn handle(req: web_sys::Request, env: Env, wait: Context) -> Response {
     let req = Request::new(req);
     let now_ms = rand::now_ms();
     let mut log = RequestLog {
@@ -141,7 +151,7 @@ async fn fetch(req: web_sys::Request, env: Env, wait: Context) -> worker::Result
     }
     log.duration_ms = rand::now_ms().saturating_sub(now_ms);
     js::log_line(&log.line());
-    Ok(resp)
+    resp
 }
 
 #[event(queue)]

@@ -45,9 +45,9 @@ fn settled(tagged: u32, value: JsValue) {
     } else {
         Err(value)
     };
-    // Woken outside the borrow: the executor may poll right away.
+    // Woken outside the borrow, the outcome in its slot: the task may be polled right away.
     if let Some(waker) = SLOTS.with(|s| s.borrow_mut().settle(index, outcome)) {
-        waker.wake();
+        super::executor::wake_now(waker);
     }
 }
 
