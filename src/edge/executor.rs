@@ -62,22 +62,29 @@ impl Wake for TaskWaker {
 }
 
 /// A promise of `future`'s outcome; the future is first polled before this returns.
+///
+/// That first poll runs here, outside the `Promise` constructor: a wasm trap in it then
+/// throws out of the export call, where worker-build's shim sees it and re-instantiates the
+/// module for the next request (inside the constructor it would only reject this promise).
+/// Later polls run inside promise callbacks, which hand a trap on the same way (`promise`).
 pub fn promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
-    let mut future = Some(future);
-    Promise::new(&mut |resolve: Function, reject: Function| {
-        let Some(future) = future.take() else {
-            return;
+    let mut settle: Option<(Function, Function)> = None;
+    let promise = Promise::new(&mut |resolve: Function, reject: Function| {
+        settle = Some((resolve, reject));
+    });
+    let Some((resolve, reject)) = settle else {
+        return promise;
+    };
+    let task: Task = Box::pin(async move {
+        // A settle function does not throw; should it, there is no one left to tell.
+        let _ = match future.await {
+            Ok(value) => resolve.call1(&JsValue::UNDEFINED, &value),
+            Err(error) => reject.call1(&JsValue::UNDEFINED, &error),
         };
-        let task: Task = Box::pin(async move {
-            // A settle function does not throw; should it, there is no one left to tell.
-            let _ = match future.await {
-                Ok(value) => resolve.call1(&JsValue::UNDEFINED, &value),
-                Err(error) => reject.call1(&JsValue::UNDEFINED, &error),
-            };
-        });
-        let id = TASKS.with(|t| t.borrow_mut().insert(task));
-        poll(id);
-    })
+    });
+    let id = TASKS.with(|t| t.borrow_mut().insert(task));
+    poll(id);
+    promise
 }
 
 /// Polls task `id` now, unless it is finished or already being polled (then that poll goes

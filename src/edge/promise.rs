@@ -19,12 +19,18 @@ use wasm_bindgen::prelude::*;
 use crate::core::slots::Slots;
 
 // Both outcomes reach the one callback with the slot number, the rejection with bit 31 set
-// (added, not OR-ed: JavaScript's `|` would make it a negative int32).
-#[wasm_bindgen(inline_js = "export function settle_into(p, cb, slot) { \
-    return p.then((v) => cb(slot, v), (e) => cb(slot + 2147483648, e)); }")]
+// (added, not OR-ed: JavaScript's `|` would make it a negative int32). The callback may poll
+// the request right there (`executor`): anything it throws — a wasm trap — is thrown again
+// from a microtask, where it reaches the global `error` listener of worker-build's shim (which
+// then re-instantiates the module), as it did when every poll ran from a microtask. Thrown
+// from the `then` callback itself it would only reject a promise nobody holds.
+#[wasm_bindgen(inline_js = "function deliver(cb, slot, v) { \
+    try { cb(slot, v); } catch (err) { queueMicrotask(() => { throw err; }); } } \
+    export function settle_into(p, cb, slot) { \
+    p.then((v) => deliver(cb, slot, v), (e) => deliver(cb, slot + 2147483648, e)); }")]
 extern "C" {
     #[wasm_bindgen(catch)]
-    fn settle_into(promise: &Promise, callback: &JsValue, slot: u32) -> Result<JsValue, JsValue>;
+    fn settle_into(promise: &Promise, callback: &JsValue, slot: u32) -> Result<(), JsValue>;
 }
 
 /// The outcome bit the rejection handler adds to the slot number.
