@@ -12,11 +12,9 @@
 // every round agrees on the sign. Relative figures only: the floor arithmetic is run.mjs's.
 
 import crypto from 'node:crypto';
-import { instance, pool, quickLogin } from './load.mjs';
+import { instance, pool, quickLogin, stopAll, takeTurns } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
-import { mainThreadCpuMs, schedCpuMs } from './proc.mjs';
 import { fmt, percentile } from './stats.mjs';
-import { unstage } from './wrangler.mjs';
 import { options, stopWranglersOnSignal, runMain } from './cli.mjs';
 
 const args = process.argv.slice(2);
@@ -28,34 +26,24 @@ if (!opt('--a') || !opt('--b')) {
 const N = Number(opt('--logins', 100));
 const ROUNDS = Number(opt('--rounds', 8));
 const C = Number(opt('--concurrency', 8));
-const SETTLE_MS = 250;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 stopWranglersOnSignal();
-
-async function batch(env) {
-  const s0 = schedCpuMs(env.pid);
-  const m0 = mainThreadCpuMs(env.pid);
-  await pool(N, C, () => quickLogin(env.tenantOrigin, env.label));
-  await sleep(SETTLE_MS);
-  return { all: (schedCpuMs(env.pid) - s0) / N, main: (mainThreadCpuMs(env.pid) - m0) / N };
-}
 
 async function main() {
   const client = { client_id: `ab-${crypto.randomBytes(4).toString('hex')}`, client_secret: crypto.randomBytes(24).toString('base64url') };
   const op = await startOpStub({ clients: [client] });
   const envs = [];
   try {
-    envs.push(await instance('A', opt('--a'), op, client));
-    envs.push(await instance('B', opt('--b'), op, client));
-    for (const env of envs) await pool(Math.max(4 * C, 40), C, () => quickLogin(env.tenantOrigin, env.label)); // warm-up
-    const rows = [];
-    for (let r = 0; r < ROUNDS; r += 1) {
-      const order = r % 2 === 0 ? envs : [...envs].reverse();
-      const row = {};
-      for (const env of order) row[env.label] = await batch(env);
-      rows.push(row);
-      console.error(`round ${r + 1}: A ${fmt(row.A.all, 3)} (main ${fmt(row.A.main, 3)}) · B ${fmt(row.B.all, 3)} (main ${fmt(row.B.main, 3)}) ms CPU/login`);
+    for (const [name, dir] of [['A', opt('--a')], ['B', opt('--b')]]) {
+      const env = await instance(name, dir, op, client);
+      envs.push({ ...env, name, login: () => quickLogin(env.tenantOrigin, name) });
     }
+    for (const env of envs) await pool(Math.max(4 * C, 40), C, env.login); // warm-up
+    const rows = await takeTurns(envs, {
+      rounds: ROUNDS,
+      logins: N,
+      concurrency: C,
+      onRound: (row, r) => console.error(`round ${r + 1}: A ${fmt(row.A.all, 3)} (main ${fmt(row.A.main, 3)}) · B ${fmt(row.B.all, 3)} (main ${fmt(row.B.main, 3)}) ms CPU/login`),
+    });
     const med = (f) => percentile(rows.map(f), 50);
     const diffs = rows.map((x) => x.B.all - x.A.all);
     const diffsMain = rows.map((x) => x.B.main - x.A.main);
@@ -65,10 +53,7 @@ async function main() {
     console.log(`  B ${fmt(med((x) => x.B.all), 3)} (main thread ${fmt(med((x) => x.B.main), 3)})`);
     console.log(`  B − A per round: median ${fmt(percentile(diffs, 50), 3)} (min ${fmt(Math.min(...diffs), 3)}, max ${fmt(Math.max(...diffs), 3)}); main thread median ${fmt(percentile(diffsMain, 50), 3)}; ${agree}`);
   } finally {
-    for (const env of envs) {
-      await env.w.stop();
-      unstage(env.staged);
-    }
+    await stopAll(envs);
     await op.close();
   }
 }

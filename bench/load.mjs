@@ -2,7 +2,8 @@
 
 import path from 'node:path';
 import { CookieJar, request } from '../tests/support/http.mjs';
-import { stage, startWrangler } from './wrangler.mjs';
+import { mainThreadCpuMs, schedCpuMs } from './proc.mjs';
+import { stage, startWrangler, unstage } from './wrangler.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -61,4 +62,54 @@ export async function instance(label, buildDir, op, client) {
   const put = await request(`${env.apex}/admin/tenants/acme`, { method: 'PUT', body, headers: { authorization: `Bearer ${staged.secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
   if (put.status !== 201) throw new Error(`${label}: PUT tenant → ${put.status} ${put.body}`);
   return env;
+}
+
+/**
+ * One whole login on the JavaScript floor worker (bench/floor-worker at `apex`), the worker's
+ * runtime calls in the worker's order: /start (KV write, 302 + cookie) then /callback on the
+ * key it wrote, with the form POST to the stub at `opOrigin`. `skip`: letters of the
+ * callback's calls to leave out (floor-worker/index.js; bench/steps.mjs).
+ */
+export function floorLogin(apex, opOrigin, skip = '') {
+  const get = (p) => request(`${apex}${p}`);
+  const fetchUrl = encodeURIComponent(`${opOrigin}/floor/token`);
+  const skipped = skip ? `&skip=${skip}` : '';
+  return async () => {
+    const start = await get('/start');
+    const state = start.location ? new URL(start.location).searchParams.get('state') : null;
+    if (start.status !== 302 || !state) throw new Error(`floor worker /start → ${start.status} ${start.body.slice(0, 200)}`);
+    const cb = await get(`/callback?key=floor-pending:${state}&url=${fetchUrl}${skipped}`);
+    if (cb.status !== 200 || !cb.body.includes('name="assertion"')) throw new Error(`floor worker /callback → ${cb.status} ${cb.body.slice(0, 200)}`);
+  };
+}
+
+/**
+ * Entries ({ name, pid, login }) taking turns: each round runs `logins` logins on every entry,
+ * the order reversing every round, each batch read from its own workerd's scheduler clock.
+ * Returns one row per round: { [name]: { all, main } }, ms CPU per login (all threads, the
+ * main thread). `onRound(row, index)` sees each row as it comes.
+ */
+export async function takeTurns(entries, { rounds, logins, concurrency, settleMs = 250, onRound = () => {} }) {
+  const rows = [];
+  for (let r = 0; r < rounds; r += 1) {
+    const row = {};
+    for (const e of r % 2 === 0 ? entries : [...entries].reverse()) {
+      const all0 = schedCpuMs(e.pid);
+      const main0 = mainThreadCpuMs(e.pid);
+      await pool(logins, concurrency, e.login);
+      await sleep(settleMs);
+      row[e.name] = { all: (schedCpuMs(e.pid) - all0) / logins, main: (mainThreadCpuMs(e.pid) - main0) / logins };
+    }
+    rows.push(row);
+    onRound(row, r);
+  }
+  return rows;
+}
+
+/** Stops each entry's `wrangler dev` ({ w }) and removes its staging dir ({ staged }). */
+export async function stopAll(entries) {
+  for (const e of entries) {
+    await e.w.stop();
+    unstage(e.staged);
+  }
 }

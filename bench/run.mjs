@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { CookieJar, parseForms, request } from '../tests/support/http.mjs';
-import { pool as boundedPool } from './load.mjs';
+import { pool as boundedPool, floorLogin } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { alive, clockTicksPerSecond, diff, schedCpuMs, snapshot } from './proc.mjs';
 import { fmt, fmtSpread, median, percentile, spread } from './stats.mjs';
@@ -450,22 +450,6 @@ async function oneRun(ctx, r) {
 }
 
 /**
- * One whole JavaScript login on the floor worker, the worker's runtime calls in the worker's
- * order: /start (KV write, 302 + cookie) then /callback on the key it wrote.
- */
-function floorLogin(env) {
-  const get = (p) => request(`${env.apex}${p}`);
-  const fetchUrl = encodeURIComponent(`${env.op.origin}/floor/token`);
-  return async () => {
-    const start = await get('/start');
-    const state = start.location ? new URL(start.location).searchParams.get('state') : null;
-    if (start.status !== 302 || !state) throw fail('floor worker /start', start);
-    const cb = await get(`/callback?key=floor-pending:${state}&url=${fetchUrl}`);
-    if (cb.status !== 200 || !cb.body.includes('name="assertion"')) throw fail('floor worker /callback', cb);
-  };
-}
-
-/**
  * The worker and the JavaScript floor worker side by side (each under its own `wrangler dev`,
  * both started before the first round) taking turns: `pairedRounds` rounds of `pairedLogins`
  * logins on each, the order alternating, each batch's CPU read from its own workerd. The
@@ -477,7 +461,7 @@ async function pairedFloor(ctx, r, worker) {
   const floor = await startInstance(ctx, path.join(ctx.staged.dir, `state-${r}-paired`), ctx.floorStaged);
   try {
     await waitHealthy(floor.apex);
-    const jsLogin = floorLogin(floor);
+    const jsLogin = floorLogin(floor.apex, floor.op.origin);
     await pool(Math.max(4 * o.concurrency, 40), o.concurrency, jsLogin);
     await logins(worker, Math.max(4 * o.concurrency, 40), o.concurrency);
     const pids = [worker.pid, floor.pid];
@@ -560,7 +544,7 @@ async function jsFloor(ctx, r, run) {
     // A whole JavaScript login, the worker's runtime calls in the worker's order: /start (KV
     // write, 302 + cookie) then /callback on the key it wrote, the same number at the same
     // concurrency as the worker's timed logins.
-    const jsLogin = floorLogin(env);
+    const jsLogin = floorLogin(env.apex, env.op.origin);
     await pool(Math.max(4 * o.concurrency, 40), o.concurrency, jsLogin);
     const lm = await measure([env.pid], idle, () => pool(o.logins, o.concurrency, jsLogin));
     out.loginWhole = lm.cpu[env.pid].stat / o.logins;

@@ -19,11 +19,10 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { CookieJar, request } from '../tests/support/http.mjs';
-import { instance, pool } from './load.mjs';
+import { floorLogin, instance, pool, stopAll, takeTurns } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
-import { mainThreadCpuMs, schedCpuMs } from './proc.mjs';
 import { fmt, percentile } from './stats.mjs';
-import { stage, stageFloor, startWrangler, unstage } from './wrangler.mjs';
+import { stage, stageFloor, startWrangler } from './wrangler.mjs';
 import { options, stopWranglersOnSignal, runMain } from './cli.mjs';
 
 const args = process.argv.slice(2);
@@ -36,8 +35,6 @@ if (specs.length < 2 || specs.some((s) => !s.text)) {
 const N = Number(opt('--logins', 200));
 const ROUNDS = Number(opt('--rounds', 10));
 const C = Number(opt('--concurrency', 8));
-const SETTLE_MS = 250;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 stopWranglersOnSignal();
 
 /** A worker build under `wrangler dev`, its tenant on `op`; logins tagged with `tag` if given. */
@@ -60,15 +57,7 @@ async function workerEntry(name, spec, op, client) {
 async function floorEntry(name, skip, op, buildDir) {
   const staged = stage(buildDir);
   const w = await startWrangler({ staged: stageFloor(staged), persistTo: path.join(staged.dir, 'state') });
-  const apex = `http://localhost:${w.port}`;
-  const token = encodeURIComponent(`${op.origin}/floor/token`);
-  const login = async () => {
-    const start = await request(`${apex}/start`);
-    const state = start.location ? new URL(start.location).searchParams.get('state') : null;
-    if (start.status !== 302 || !state) throw new Error(`${name}: /start → ${start.status}`);
-    const cb = await request(`${apex}/callback?key=floor-pending:${state}&url=${token}&skip=${skip}`);
-    if (cb.status !== 200) throw new Error(`${name}: /callback → ${cb.status} ${cb.body.slice(0, 200)}`);
-  };
+  const login = floorLogin(`http://localhost:${w.port}`, op.origin, skip);
   return { name, staged, w, pid: w.pids.worker, login };
 }
 
@@ -85,19 +74,12 @@ async function main() {
       entries.push(s.kind === 'build' ? await workerEntry(name, rest, op, client) : await floorEntry(name, rest, op, anyDir));
     }
     for (const e of entries) await pool(Math.max(10 * C, 80), C, e.login); // warm-up
-    const rows = [];
-    for (let r = 0; r < ROUNDS; r += 1) {
-      const row = {};
-      for (const e of r % 2 === 0 ? entries : [...entries].reverse()) {
-        const all0 = schedCpuMs(e.pid);
-        const main0 = mainThreadCpuMs(e.pid);
-        await pool(N, C, e.login);
-        await sleep(SETTLE_MS);
-        row[e.name] = { all: (schedCpuMs(e.pid) - all0) / N, main: (mainThreadCpuMs(e.pid) - main0) / N };
-      }
-      rows.push(row);
-      console.error(`round ${r + 1}: ${entries.map((e) => `${e.name} ${fmt(row[e.name].all, 3)}`).join(' · ')}`);
-    }
+    const rows = await takeTurns(entries, {
+      rounds: ROUNDS,
+      logins: N,
+      concurrency: C,
+      onRound: (row, r) => console.error(`round ${r + 1}: ${entries.map((e) => `${e.name} ${fmt(row[e.name].all, 3)}`).join(' · ')}`),
+    });
     const med = (f) => percentile(rows.map(f), 50);
     const base = entries[0].name;
     console.log(`${ROUNDS} rounds × ${N} logins at concurrency ${C}; workerd CPU per login (ms), medians over rounds:`);
@@ -106,10 +88,7 @@ async function main() {
       console.log(`  ${e.name}: all ${x((w) => w[e.name].all)} · main thread ${x((w) => w[e.name].main)} · other threads ${x((w) => w[e.name].all - w[e.name].main)} · minus ${base}: ${x((w) => w[e.name].all - w[base].all)} (main thread ${x((w) => w[e.name].main - w[base].main)})`);
     }
   } finally {
-    for (const e of entries) {
-      await e.w.stop();
-      unstage(e.staged);
-    }
+    await stopAll(entries);
     await op.close();
   }
 }
