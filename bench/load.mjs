@@ -6,6 +6,7 @@ import { mainThreadCpuMs, schedCpuMs } from './proc.mjs';
 import { stage, startWrangler, unstage } from './wrangler.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const KV_NAMESPACE_ID = '00000000000000000000000000000000'; // wrangler.toml's local KV id
 
 /** Runs `task(i)` n times with at most c in flight; stops early (and throws) once `stopped()`. */
 export async function pool(n, c, task, stopped = () => false) {
@@ -111,5 +112,24 @@ export async function stopAll(entries) {
   for (const e of entries) {
     await e.w.stop();
     unstage(e.staged);
+  }
+}
+
+/**
+ * Warms the harness without touching the worker's isolate: requests to miniflare's local
+ * explorer (`/cdn-cgi/explorer/api/...`, served by miniflare's entry worker and its explorer
+ * worker, never by ours) read, write and delete KV keys, so wrangler's proxy, the entry worker
+ * and the JavaScript KV emulation have run their paths before the worker's first request.
+ */
+export async function warmHarness(apex, tenant, rounds = 5) {
+  const base = `${apex}/cdn-cgi/explorer/api/storage/kv/namespaces/${KV_NAMESPACE_ID}/values`;
+  for (let i = 0; i < rounds; i += 1) {
+    const miss = await request(`${base}/bench-warm-miss-${i}`);
+    const hit = await request(`${base}/${encodeURIComponent(`tenant:${tenant}`)}`);
+    const put = await request(`${base}/bench-warm-${i}`, { method: 'PUT', body: 'warm', headers: { 'content-type': 'text/plain' } });
+    const del = await request(`${base}/bench-warm-${i}`, { method: 'DELETE' });
+    if (miss.status !== 404 || hit.status !== 200 || put.status !== 200 || del.status >= 500) {
+      throw new Error(`local explorer warm-up failed (miss ${miss.status}, hit ${hit.status}, put ${put.status}, delete ${del.status}): ${hit.body.slice(0, 200)}`);
+    }
   }
 }

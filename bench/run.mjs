@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { CookieJar, parseForms, request } from '../tests/support/http.mjs';
-import { pool as boundedPool, floorLogin } from './load.mjs';
+import { pool as boundedPool, floorLogin, KV_NAMESPACE_ID, warmHarness } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { alive, clockTicksPerSecond, diff, schedCpuMs, snapshot } from './proc.mjs';
 import { fmt, fmtSpread, median, percentile, spread } from './stats.mjs';
@@ -58,7 +58,6 @@ function parseArgs(argv) {
 const SETTLE_MS = 250; // after a phase's last response, before the closing CPU reading
 const IDLE_MS = 3_000; // idle-rate window per run
 let KV_OPS_PER_LOGIN = 4; // see method notes: 1 put at /login/sso; get + delete + session put at the callback
-const KV_NAMESPACE_ID = '00000000000000000000000000000000'; // wrangler.toml's local KV id
 const REQUESTS_PER_LOGIN = 2; // /login/sso and the callback (the stub's authorize is not the worker)
 
 // ---------------------------------------------------------------------------------------------
@@ -571,25 +570,6 @@ async function jsFloor(ctx, r, run) {
 }
 
 /**
- * Warms the harness without touching the worker's isolate: requests to miniflare's local
- * explorer (`/cdn-cgi/explorer/api/...`, served by miniflare's entry worker and its explorer
- * worker, never by ours) read, write and delete KV keys, so wrangler's proxy, the entry worker
- * and the JavaScript KV emulation have run their paths before the worker's first request.
- */
-async function warmHarness(env, rounds = 5) {
-  const base = `${env.apex}/cdn-cgi/explorer/api/storage/kv/namespaces/${KV_NAMESPACE_ID}/values`;
-  for (let i = 0; i < rounds; i += 1) {
-    const miss = await request(`${base}/bench-warm-miss-${i}`);
-    const hit = await request(`${base}/${encodeURIComponent(`tenant:${env.tenant}`)}`);
-    const put = await request(`${base}/bench-warm-${i}`, { method: 'PUT', body: 'warm', headers: { 'content-type': 'text/plain' } });
-    const del = await request(`${base}/bench-warm-${i}`, { method: 'DELETE' });
-    if (miss.status !== 404 || hit.status !== 200 || put.status !== 200 || del.status >= 500) {
-      throw new Error(`local explorer warm-up failed (miss ${miss.status}, hit ${hit.status}, put ${put.status}, delete ${del.status}): ${hit.body.slice(0, 200)}`);
-    }
-  }
-}
-
-/**
  * Starts `wrangler dev` again on the same KV state (tenant and the IdP metadata cached in KV
  * by the previous instance, nothing in memory), optionally warms the harness, waits until the
  * new workerd is quiet, measures its idle rate, then hands `fn` a `first(send)` that measures
@@ -615,7 +595,7 @@ async function freshInstance(ctx, persistTo, { prewarm, staged = ctx.staged }, f
     const startup = await quiet();
     let prewarmCpuMs = null;
     if (prewarm) {
-      await warmHarness(env);
+      await warmHarness(env.apex, env.tenant);
       prewarmCpuMs = (await quiet()).cpu - startup.cpu;
     }
     const idle = await idleRate([pid], 2_000);
