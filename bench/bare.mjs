@@ -2,7 +2,7 @@
 // no inspector.
 //
 //   node bench/bare.mjs --build /tmp/before [--build /tmp/after…] [--floor] [--path /healthz]
-//                       [--starts 9] [--warm N] [--v8-flag F…]
+//                       [--starts 9] [--warm N [--warmup 200]] [--v8-flag F…]
 //
 // Under `wrangler dev` the worker shares its workerd process with wrangler's proxy,
 // miniflare's KV emulation (workers and a SQLite store) and an inspector session: a fresh
@@ -16,8 +16,8 @@
 // (workerd's start and the modules' evaluation), then the first `/login/sso` and its
 // callback (the floor: its `/login/sso`, the same KV calls), or with `--path` one request to
 // that path instead, each read from the scheduler clock (all threads and the main thread,
-// 250 ms settle); with `--warm N`, then N whole logins at concurrency 8 after 200 unmeasured
-// ones (the floor: its `/start` + `/callback`, bench/load.mjs `floorLogin`), CPU per login.
+// 250 ms settle); with `--warm N`, then N whole logins at concurrency 8 after 200 (`--warmup`)
+// unmeasured ones (the floor: its `/start` + `/callback`, bench/load.mjs `floorLogin`), CPU per login.
 // Medians and every value are printed. `--v8-flag` passes V8 flags to workerd, for
 // experiments (e.g. `--no-flush-liftoff-code`; README, "Where the first request goes").
 // Closer to production than bench/first.mjs, whose figures include the dev harness; not a
@@ -49,9 +49,10 @@ const v8Flags = args.flatMap((a, i) => (a === '--v8-flag' ? [args[i + 1]] : []))
 // After the first requests, this many warm logins at concurrency 8: CPU per login (the floor:
 // its whole login, bench/load.mjs floorLogin).
 const warmLogins = Number(at('--warm', 0));
+const warmupLogins = Number(at('--warmup', 200));
 if (args.includes('--floor')) builds.push('floor');
 if (builds.length < 1 || builds[0] === 'floor' || !(starts >= 1) || (onlyPath !== null && !onlyPath.startsWith('/'))) {
-  console.error('usage: node bench/bare.mjs --build DIR [--build DIR…] [--floor] [--path /healthz] [--starts 9] [--warm N] [--v8-flag F…]');
+  console.error('usage: node bench/bare.mjs --build DIR [--build DIR…] [--floor] [--path /healthz] [--starts 9] [--warm N [--warmup 200]] [--v8-flag F…]');
   process.exit(2);
 }
 const SETTLE_MS = 250;
@@ -212,9 +213,9 @@ async function login(origin, measured = async (send) => ({ res: await send() }))
   return { sso, cb };
 }
 
-/** CPU per login of `warmLogins` logins at concurrency 8, after 200 more (past tier-up). */
+/** CPU per login of `warmLogins` logins at concurrency 8, after `warmupLogins` unmeasured. */
 async function warm(pid, oneLogin) {
-  await pool(200, 8, oneLogin);
+  await pool(warmupLogins, 8, oneLogin);
   const c0 = schedCpuMs(pid);
   await pool(warmLogins, 8, oneLogin);
   return (schedCpuMs(pid) - c0) / warmLogins;
