@@ -39,30 +39,14 @@ import { runMain } from './cli.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const WORKERD = path.join(ROOT, 'node_modules', '.bin', 'workerd');
-const args = process.argv.slice(2);
-const builds = args.flatMap((a, i) => (a === '--build' ? [path.resolve(args[i + 1])] : []));
-const at = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
-const starts = Number(at('--starts', 9));
-const onlyPath = at('--path', null);
-// Experiments only: V8 flags for every process (workerd refuses unknown ones).
-const v8Flags = args.flatMap((a, i) => (a === '--v8-flag' ? [args[i + 1]] : []));
-// After the first requests, this many warm logins at concurrency 8: CPU per login (the floor:
-// its whole login, bench/load.mjs floorLogin).
-const warmLogins = Number(at('--warm', 0));
-const warmupLogins = Number(at('--warmup', 200));
-if (args.includes('--floor')) builds.push('floor');
-if (builds.length < 1 || builds[0] === 'floor' || !(starts >= 1) || (onlyPath !== null && !onlyPath.startsWith('/'))) {
-  console.error('usage: node bench/bare.mjs --build DIR [--build DIR…] [--floor] [--path /healthz] [--starts 9] [--warm N [--warmup 200]] [--v8-flag F…]');
-  process.exit(2);
-}
 const SETTLE_MS = 250;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const children = new Set();
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    for (const c of children) c.kill('SIGKILL');
-    process.exit(130);
-  });
+
+/** Kills every workerd this module started and has not stopped yet. */
+export function stopBare() {
+  for (const c of children) c.kill('SIGKILL');
+  children.clear();
 }
 
 // The KV binding's other end: the HTTP requests workerd's KV client sends (GET, PUT, DELETE of
@@ -89,7 +73,7 @@ export default {
 `;
 
 /** A directory holding the worker's modules, the KV service and a workerd config for them. */
-function stage(build, dir, secrets, seed) {
+function stage(build, dir, secrets, seed, v8Flags = []) {
   fs.mkdirSync(dir, { recursive: true });
   let modules;
   if (build === 'floor') {
@@ -214,7 +198,7 @@ async function login(origin, measured = async (send) => ({ res: await send() }))
 }
 
 /** CPU per login of `warmLogins` logins at concurrency 8, after `warmupLogins` unmeasured. */
-async function warm(pid, oneLogin) {
+async function warm(pid, oneLogin, { warmLogins, warmupLogins }) {
   await pool(warmupLogins, 8, oneLogin);
   const c0 = schedCpuMs(pid);
   await pool(warmLogins, 8, oneLogin);
@@ -222,7 +206,7 @@ async function warm(pid, oneLogin) {
 }
 
 /** One fresh process: its CPU until quiet, then its first requests'. */
-async function freshStart(build, dir, seed, opOrigin) {
+async function freshStart(build, dir, seed, opOrigin, o) {
   return withWorkerd(dir, async ({ pid, port }) => {
     let prev = schedCpuMs(pid);
     for (let i = 0; i < 30; i += 1) {
@@ -238,9 +222,9 @@ async function freshStart(build, dir, seed, opOrigin) {
       await sleep(SETTLE_MS);
       return { res, cpu: schedCpuMs(pid) - c0, main: mainThreadCpuMs(pid) - m0 };
     };
-    if (onlyPath !== null) {
-      const first = await measured(() => request(`http://localhost:${port}${onlyPath}`));
-      if (first.res.status !== 200) throw new Error(`${build}: ${onlyPath} → ${first.res.status}`);
+    if (o.onlyPath !== null) {
+      const first = await measured(() => request(`http://localhost:${port}${o.onlyPath}`));
+      if (first.res.status !== 200) throw new Error(`${build}: ${o.onlyPath} → ${first.res.status}`);
       return { ...out, first: first.cpu, firstMain: first.main };
     }
     if (build === 'floor') {
@@ -249,26 +233,34 @@ async function freshStart(build, dir, seed, opOrigin) {
       const first = await measured(() => request(`http://acme.localhost:${port}/login/sso?${q}`));
       if (first.res.status !== 302) throw new Error(`floor: /login/sso → ${first.res.status}`);
       const result = { ...out, first: first.cpu, firstMain: first.main };
-      if (warmLogins > 0) result.warm = await warm(pid, floorLogin(`http://localhost:${port}`, opOrigin));
+      if (o.warmLogins > 0) result.warm = await warm(pid, floorLogin(`http://localhost:${port}`, opOrigin), o);
       return result;
     }
     const { sso, cb } = await login(`http://acme.localhost:${port}`, measured);
     const result = { ...out, first: sso.cpu, firstMain: sso.main, callback: cb.cpu, callbackMain: cb.main };
-    if (warmLogins > 0) result.warm = await warm(pid, () => login(`http://acme.localhost:${port}`));
+    if (o.warmLogins > 0) result.warm = await warm(pid, () => login(`http://acme.localhost:${port}`), o);
     return result;
   });
 }
 
-async function main() {
+/**
+ * Fresh processes of each of `builds` (a build directory, or 'floor'), taking turns, `starts`
+ * each. Returns, per build, one result per process: { startup, startupMain, first, firstMain,
+ * callback?, callbackMain?, warm? } (ms CPU; warm per login).
+ */
+export async function bareRuns({ builds, starts, onlyPath = null, warmLogins = 0, warmupLogins = 200, v8Flags = [], log = () => {} }) {
+  const o = { onlyPath, warmLogins, warmupLogins };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portal-sso-bare-'));
   const client = { client_id: `bare-${crypto.randomBytes(4).toString('hex')}`, client_secret: crypto.randomBytes(24).toString('base64url') };
   const op = await startOpStub({ clients: [client] });
   try {
     const secrets = generateSecrets();
-    const seed = await seedKv(builds[0], path.join(tmp, 'seed'), secrets, op, client);
+    const worker = builds.find((b) => b !== 'floor');
+    if (!worker) throw new Error('bare.mjs needs one worker build to seed KV with');
+    const seed = await seedKv(worker, path.join(tmp, 'seed'), secrets, op, client);
     const dirs = builds.map((b, i) => {
       const dir = path.join(tmp, String(i));
-      stage(b, dir, secrets, seed);
+      stage(b, dir, secrets, seed, v8Flags);
       return dir;
     });
     const rows = builds.map(() => []);
@@ -276,25 +268,51 @@ async function main() {
       const order = builds.map((_, i) => i);
       if (s % 2) order.reverse();
       for (const i of order) {
-        const m = await freshStart(builds[i], dirs[i], seed, op.origin);
+        const m = await freshStart(builds[i], dirs[i], seed, op.origin, o);
         rows[i].push(m);
         const cb = m.callback === undefined ? '' : `, first callback ${fmt(m.callback)}`;
-        console.error(`start ${s + 1}: ${builds[i]} startup ${fmt(m.startup, 1)}, first request ${fmt(m.first)}${cb} ms CPU`);
+        const w = m.warm === undefined ? '' : `, warm ${fmt(m.warm, 3)} per login`;
+        log(`bare start ${s + 1}: ${builds[i]} startup ${fmt(m.startup, 1)}, first request ${fmt(m.first)}${cb}${w} ms CPU`);
       }
     }
-    const first = onlyPath ?? '/login/sso';
-    console.log(`${starts} fresh bare workerd processes per build, taking turns; CPU (ms), median (every value):`);
-    for (const [i, b] of builds.entries()) {
-      const show = (f) => `${fmt(percentile(rows[i].map(f), 50))} (${rows[i].map((r) => fmt(f(r), 1)).join(' ')})`;
-      const lines = [`  ${b}`, `    startup (until quiet)   ${show((r) => r.startup)}`, `    … on the main thread    ${show((r) => r.startupMain)}`, `    first ${first.padEnd(18)}${show((r) => r.first)}`, `    … on the main thread    ${show((r) => r.firstMain)}`];
-      if (rows[i][0].callback !== undefined) lines.push(`    first callback          ${show((r) => r.callback)}`, `    … on the main thread    ${show((r) => r.callbackMain)}`);
-      if (rows[i][0].warm !== undefined) lines.push(`    warm login, per login   ${fmt(percentile(rows[i].map((r) => r.warm), 50), 3)} (${rows[i].map((r) => fmt(r.warm, 3)).join(' ')})`);
-      console.log(lines.join('\n'));
-    }
+    return rows;
   } finally {
+    stopBare();
     await op.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-runMain(main);
+async function cli() {
+  const args = process.argv.slice(2);
+  const builds = args.flatMap((a, i) => (a === '--build' ? [path.resolve(args[i + 1])] : []));
+  const at = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+  const starts = Number(at('--starts', 9));
+  const onlyPath = at('--path', null);
+  const v8Flags = args.flatMap((a, i) => (a === '--v8-flag' ? [args[i + 1]] : []));
+  const warmLogins = Number(at('--warm', 0));
+  const warmupLogins = Number(at('--warmup', 200));
+  if (args.includes('--floor')) builds.push('floor');
+  if (builds.length < 1 || builds[0] === 'floor' || !(starts >= 1) || (onlyPath !== null && !onlyPath.startsWith('/'))) {
+    console.error('usage: node bench/bare.mjs --build DIR [--build DIR…] [--floor] [--path /healthz] [--starts 9] [--warm N [--warmup 200]] [--v8-flag F…]');
+    process.exit(2);
+  }
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, () => {
+      stopBare();
+      process.exit(130);
+    });
+  }
+  const rows = await bareRuns({ builds, starts, onlyPath, warmLogins, warmupLogins, v8Flags, log: (l) => console.error(l) });
+  const first = onlyPath ?? '/login/sso';
+  console.log(`${starts} fresh bare workerd processes per build, taking turns; CPU (ms), median (every value):`);
+  for (const [i, b] of builds.entries()) {
+    const show = (f) => `${fmt(percentile(rows[i].map(f), 50))} (${rows[i].map((r) => fmt(f(r), 1)).join(' ')})`;
+    const lines = [`  ${b}`, `    startup (until quiet)   ${show((r) => r.startup)}`, `    … on the main thread    ${show((r) => r.startupMain)}`, `    first ${first.padEnd(18)}${show((r) => r.first)}`, `    … on the main thread    ${show((r) => r.firstMain)}`];
+    if (rows[i][0].callback !== undefined) lines.push(`    first callback          ${show((r) => r.callback)}`, `    … on the main thread    ${show((r) => r.callbackMain)}`);
+    if (rows[i][0].warm !== undefined) lines.push(`    warm login, per login   ${fmt(percentile(rows[i].map((r) => r.warm), 50), 3)} (${rows[i].map((r) => fmt(r.warm, 3)).join(' ')})`);
+    console.log(lines.join('\n'));
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) runMain(cli);

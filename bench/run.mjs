@@ -21,12 +21,13 @@ import { startOpStub } from './op-stub.mjs';
 import { alive, clockTicksPerSecond, diff, schedCpuMs, snapshot } from './proc.mjs';
 import { fmt, fmtSpread, median, percentile, spread } from './stats.mjs';
 import { REPO_ROOT, findWorkerd, killAllSync, stage, stageFloor, startWrangler, unstage } from './wrangler.mjs';
+import { bareRuns, stopBare } from './bare.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
 function parseArgs(argv) {
-  const o = { logins: 400, concurrency: 8, runs: 3, floorRequests: null, warmup: null, out: path.join(REPO_ROOT, 'bench', 'results', 'latest.md'), fresh: true, pairedRounds: 12, pairedLogins: 200 };
+  const o = { logins: 400, concurrency: 8, runs: 3, floorRequests: null, warmup: null, out: path.join(REPO_ROOT, 'bench', 'results', 'latest.md'), fresh: true, pairedRounds: 12, pairedLogins: 200, bareStarts: 5, bareWarm: 1000 };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     const num = () => {
@@ -41,11 +42,13 @@ function parseArgs(argv) {
     else if (a === '--warmup') o.warmup = num();
     else if (a === '--out') o.out = path.resolve(argv[++i]);
     else if (a === '--no-fresh') o.fresh = false;
+    else if (a === '--bare-starts') o.bareStarts = num();
+    else if (a === '--no-bare') o.bareStarts = 0;
     else if (a === '--paired-rounds') o.pairedRounds = num();
     else if (a === '--paired-logins') o.pairedLogins = num();
     else if (a === '--kv-ops-per-login') o.kvOpsPerLogin = num();
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/run.mjs [--logins K=400] [--concurrency C=8] [--runs R=3] [--floor-requests N=max(1000,K)] [--warmup W] [--no-fresh] [--paired-rounds 12] [--paired-logins 200] [--kv-ops-per-login 4] [--out FILE]');
+      console.log('usage: node bench/run.mjs [--logins K=400] [--concurrency C=8] [--runs R=3] [--floor-requests N=max(1000,K)] [--warmup W] [--no-fresh] [--bare-starts 5 | --no-bare] [--paired-rounds 12] [--paired-logins 200] [--kv-ops-per-login 4] [--out FILE]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
@@ -783,6 +786,18 @@ function report(ctx, runs) {
     ['wasm raw / gzip -9 (`build/index_bg.wasm`) — target ≤ 350 KiB gzip', `${kib(ctx.wasm.raw)} / ${kib(ctx.wasm.gzip)} (${ctx.wasm.raw} / ${ctx.wasm.gzip} bytes)`],
     ["wrangler's proxy workerd CPU per login (ms; not counted above)", fmtSpread(S((x) => x.login.proxyCpuPerLogin), 3)],
   );
+  if (ctx.bare) {
+    // Spread over processes here, not over runs.
+    const B = (i, f) => spread(ctx.bare[i].map(f));
+    const n = ctx.bare[0].length;
+    rows.push(
+      [`Bare workerd (\`bench/bare.mjs\`: the workerd binary alone, no wrangler, miniflare or inspector; ${n} fresh processes each, taking turns; median (min–max) over processes): first \`/login/sso\` / the JavaScript floor's first \`/login/sso\` (ms CPU)`, `${fmtSpread(B(0, (r) => r.first))} / ${fmtSpread(B(1, (r) => r.first))}`],
+      ['Bare workerd: first callback (ms CPU)', fmtSpread(B(0, (r) => r.callback))],
+      ['Bare workerd: startup until quiet, worker / JavaScript floor (ms CPU, not counted above)', `${fmtSpread(B(0, (r) => r.startup), 1)} / ${fmtSpread(B(1, (r) => r.startup), 1)}`],
+      [`Bare workerd: warm CPU per login, worker / JavaScript floor's whole login (${o.bareWarm} logins at concurrency 8 after 200, per process; ms)`, `${fmtSpread(B(0, (r) => r.warm), 3)} / ${fmtSpread(B(1, (r) => r.warm), 3)}`],
+      ['Bare workerd: worker above the JavaScript floor, warm (difference of the two medians; ms)', fmt(B(0, (r) => r.warm).median - B(1, (r) => r.warm).median, 3)],
+    );
+  }
 
   const floorRows = Object.keys(runs[0].floors).map((k) => [runs[0].floors[k].label, fmtSpread(S((x) => x.floors[k].cpuPerRequest), 3), fmtSpread(S((x) => x.floors[k].p50), 1)]);
 
@@ -812,6 +827,7 @@ function report(ctx, runs) {
   md.push('- Floor (marginal CPU, same method and concurrency): request = `GET /healthz`; KV operation = `GET /login/logout?state=<random>` (one KV get) minus `GET /login/logout` (same page, no KV); subrequest = `POST /admin/tenants/floor/check` (a tenant whose discovery answers 404: one subrequest) minus `POST /admin/tenants/<unknown>/check` (same auth and KV get, no subrequest). Subrequests per login are counted at the stub (the token request; discovery and JWKS stay in isolate memory). KV operations per login = 4 from the code: one put at `/login/sso`; get + delete of the pending login and the session put at the callback (tenant config, discovery and JWKS come from isolate memory).');
   md.push(`- **Above the floor = CPU per login − ${REQUESTS_PER_LOGIN} × request floor − ${KV_OPS_PER_LOGIN} × KV floor − (subrequests per login) × subrequest floor.** The KV floor is a get that misses; the login's KV operations are 2 puts, 1 get that hits and 1 delete, which cost the JavaScript KV emulation more (SQLite and blob-file writes). The "by kind" rows also subtract those extras, measured as differences between requests to miniflare's local explorer (\`/cdn-cgi/explorer/api/storage/kv/...\`: put, get-hit and delete, each minus a get-miss through the same explorer), which reach the same KV emulation without running our worker. Per route: \`/login/sso\` = 1 request + 1 put; callback = 1 request + get-hit + delete + put + 1 subrequest (the token request).`);
   md.push(`- JavaScript floor: after the worker's \`wrangler dev\` has stopped, \`bench/floor-worker\` (plain JavaScript, the same KV binding, its own \`wrangler dev\` and KV directory, the same stub) is measured the same way: ${o.floorRequests} of each of an empty request (\`/healthz\`), a 600-byte KV put with a TTL, a KV get that hits, a KV delete, and a form POST to the stub answered with ~1.5 KB of JSON (the token exchange's shape), each request also writing one JSON log line as the worker's do; then ${o.logins} whole JavaScript logins at concurrency ${o.concurrency}: \`/start\` (the pending-login put, a 302 with a cookie) then \`/callback\` (KV get + delete of that key, the form POST, a 1.6 KB session put, a 2 KB HTML page with the worker's security headers and a cookie). It does no parsing beyond JSON, no signature check, no sealing or signing: it is what the runtime and its local emulation charge for the login's calls, so **the worker's CPU per login minus the JavaScript whole-login CPU** is what the Rust worker itself costs (its code, the wasm-bindgen/workers-rs glue, WebCrypto verify). The summed-by-kind figure adds the marginal costs instead.`);
+  if (ctx.bare) md.push(`- Bare workerd: after the runs, \`bench/bare.mjs\` starts the same staged build and \`bench/floor-worker\` on the workerd binary wrangler ships, from a config it writes: the module, BASE_DOMAIN, LOCAL_DEV, the secrets, and a KV binding served by a 20-line in-memory KV worker in the same process (seeded with the tenant and the IdP metadata by a first instance's admin PUT and login), loopback allowed for the token request; no wrangler proxy, miniflare, SQLite store or inspector. ${ctx.bare[0].length} fresh processes of each, taking turns: CPU until quiet, then the first \`/login/sso\` and its callback (the floor: its \`/login/sso\`, the same KV calls), ${SETTLE_MS} ms settle, scheduler clock, all threads; then ${o.bareWarm} whole logins at concurrency 8 after 200 (the floor: \`/start\` + \`/callback\`), CPU per login. Closer to production than the rows above, which include the dev harness's own first use and per-request work; the targets are read from the rows above.`);
   md.push(`- Paired (right after the worker's warm-up, so both KV stores hold about as much): the JavaScript floor worker is started beside the worker (its own \`wrangler dev\`), both are warmed, and they take turns: ${o.pairedRounds} rounds of ${o.pairedLogins} whole logins on each (worker: \`/login/sso\` → stub → callback; floor: \`/start\` → \`/callback\`), the order alternating, each batch's CPU read from its own workerd with its idle rate removed. **The headline is the median of the per-round differences**: both workers feel the same drift of the shared machine within a round, which the phases above, measured minutes apart, do not (their difference moved by ±0.3 ms between runs of the same build).`);
   md.push(`- First request in a fresh isolate: after each run, \`wrangler dev\` is started again on the same KV state (tenant and cached IdP metadata in KV, nothing in memory). workerd compiles and instantiates the module and its wasm at startup (shown separately, not counted). The harness is then warmed without touching the worker's isolate: 5 rounds of KV get (miss and hit), put and delete through miniflare's local explorer (\`/cdn-cgi/explorer/api/storage/kv/...\`, served by miniflare's own workers), so wrangler's proxy, the entry worker and the JavaScript KV emulation are past their first use. When the process has been quiet (< 2 ms CPU in 1 s) its idle rate is measured over 2 s; then one \`/login/sso\` — the isolate's first request — is measured with the process's scheduler clock (sum of \`/proc/<pid>/task/*/schedstat\`, ns; \`/proc/<pid>/stat\` has 10 ms ticks), ${SETTLE_MS} ms settle, idle subtracted; "minus its warm floor" subtracts the run's warm request floor and 3 KV floors (it reads tenant and IdP metadata from KV and writes the pending login). Then the isolate's first callback (first ID-token verification, first handoff signature) and a second \`/login/sso\`, the same way. A third fresh start, pre-warmed the same way, measures the isolate's first \`GET /healthz\` instead: the cost of any first request into a fresh isolate (workerd's and the wasm module's first run of the request path), so "minus that first /healthz" is what the login path itself adds. A fourth fresh start, pre-warmed the same way, runs \`bench/floor-worker\` instead of the worker: a JavaScript worker whose first request makes the runtime calls \`/login/sso\` makes (the same two edge-cached KV reads, both hits, one KV write with a TTL, one JSON log line, a 302 with a cookie) and nothing else, so "minus that JavaScript floor" is what the Rust worker itself adds to its first request (the wasm module's first run of its code and the JavaScript glue between them). Another fresh start without the pre-warm gives the cold-process figure: every layer's first request, an upper bound. "Main thread" is the same reading for workerd's main thread only (tid = pid), which runs the JavaScript isolates; the rest is V8's background compiler / GC and I/O threads; the main-thread figure is the closer one to a per-request CPU time (it still includes the harness's JavaScript). Single requests: noisy; read the spread.`);
   md.push('- Both processes share this machine\'s cores with the load generator, the stub and wrangler, so logins/s and latencies are for this setup; CPU time per process depends much less on that sharing, but other load on the machine (see the load average) still moves it by some percent through caches and clock speed.');
@@ -840,12 +856,18 @@ async function main() {
   const runs = [];
   for (let r = 1; r <= opts.runs && !stopping; r += 1) runs.push(await oneRun(ctx, r));
   if (op.counts.errors) throw new Error(`the OP stub refused requests: ${op.errors.join('; ')}`);
+  if (opts.bareStarts > 0 && !stopping) {
+    // The same staged build on the bare workerd binary (bench/bare.mjs), with the JavaScript floor.
+    cleanups.push(stopBare);
+    log(`bare workerd: ${opts.bareStarts} fresh processes each of the worker and the JavaScript floor`);
+    ctx.bare = await bareRuns({ builds: [path.dirname(ctx.staged.wasmPath), 'floor'], starts: opts.bareStarts, warmLogins: opts.bareWarm, log });
+  }
 
   ctx.machine.loadavgEnd = os.loadavg();
   const md = report(ctx, runs);
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
   fs.writeFileSync(opts.out, `${md}\n`);
-  fs.writeFileSync(opts.out.replace(/\.md$/, '') + '.json', `${JSON.stringify({ opts, machine: ctx.machine, wasm: ctx.wasm, runs }, null, 2)}\n`);
+  fs.writeFileSync(opts.out.replace(/\.md$/, '') + '.json', `${JSON.stringify({ opts, machine: ctx.machine, wasm: ctx.wasm, runs, bare: ctx.bare ?? null }, null, 2)}\n`);
   console.log(md);
   log(`\nwritten: ${path.relative(process.cwd(), opts.out)} (+ .json)`);
 
