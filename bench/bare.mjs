@@ -19,7 +19,7 @@
 // 250 ms settle); with `--warm N`, then N whole logins at concurrency 8 after 200 (`--warmup`)
 // unmeasured ones (the floor: its `/start` + `/callback`, bench/load.mjs `floorLogin`), CPU per login.
 // Medians and every value are printed. `--v8-flag` passes V8 flags to workerd, for
-// experiments (e.g. `--no-flush-liftoff-code`; README, "Where the first request goes").
+// experiments (e.g. `--no-flush-liftoff-code`; bench/FINDINGS.md).
 // Closer to production than bench/first.mjs, whose figures include the dev harness; not a
 // replacement for run.mjs, the issue's benchmark under `wrangler dev`.
 

@@ -4,7 +4,7 @@
 //   node bench/compiled.mjs --build /tmp/named [--top 30]
 //
 // workerd's V8 compiles a wasm function, whole, the first time it is called, and on these
-// machines that compiling is most of an isolate's first-request CPU (README, "first request").
+// machines that compiling is most of an isolate's first-request CPU (bench/FINDINGS.md).
 // This copies the build, rewrites its wasm so that every function, on entry, writes 1 into its
 // own byte of a scratch area at the bottom of linear memory (the deepest end of the 1 MB
 // stack, which nothing reaches), and has the shim answer `GET /__compiled` with the marked

@@ -14,7 +14,7 @@
 // workerd's CPU around its own batch. It prints, per entry, the medians over rounds of CPU per
 // login (all threads, main thread, the rest) and of the per-round difference from the first
 // entry. Steps compared this way on these machines carry ±0.1 ms of noise: read neighbours
-// together (README, "Where the warm time goes").
+// together (bench/FINDINGS.md, "Warm logins").
 
 import crypto from 'node:crypto';
 import path from 'node:path';

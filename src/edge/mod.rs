@@ -104,7 +104,7 @@ pub fn storage_unavailable() -> AppError {
 /// stays in wasm functions of its own instead of being inlined into its caller's state
 /// machine. The runtime compiles a wasm function when it is first called, whole: inlined,
 /// every route's code was compiled by an isolate's first request, whatever it asked for
-/// (README, "first request"). Costs one allocation per route taken.
+/// (bench/FINDINGS.md). Costs one allocation per route taken.
 fn own_code<'a, T>(fut: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Output = T> + 'a>> {
     std::hint::black_box(Box::pin(fut))
 }
