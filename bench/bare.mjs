@@ -29,8 +29,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { CookieJar, request } from '../tests/support/http.mjs';
-import { floorLogin, pool } from './load.mjs';
+import { request } from '../tests/support/http.mjs';
+import { floorLogin, pool, quickLogin, tenantBody } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { mainThreadCpuMs, schedCpuMs } from './proc.mjs';
 import { fmt, percentile } from './stats.mjs';
@@ -170,31 +170,14 @@ async function withWorkerd(dir, fn) {
 async function seedKv(build, dir, secrets, op, client) {
   stage(build, dir, secrets, {});
   return withWorkerd(dir, async ({ port, kvPort }) => {
-    const body = {
-      enabled: true, ...op.tenantFields(), idp_id: null, client_id: client.client_id, client_secret: client.client_secret,
-      token_endpoint_auth_method: 'client_secret_basic', provision_new_users: false, password_login_disabled: false,
-      allow_unverified_email: false, portal_url: `http://127.0.0.1:${op.port}`, handoff_path: '/sso/assertion',
-      provisioning_webhook_url: null, custom_domains: [], redirect_uri: null, post_logout_redirect_uri: null,
-    };
-    const put = await request(`http://localhost:${port}/admin/tenants/acme`, { method: 'PUT', body, headers: { authorization: `Bearer ${secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
+    const put = await request(`http://localhost:${port}/admin/tenants/acme`, { method: 'PUT', body: tenantBody(op, client), headers: { authorization: `Bearer ${secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
     if (put.status !== 201) throw new Error(`PUT tenant → ${put.status} ${put.body.slice(0, 300)}`);
-    await login(`http://acme.localhost:${port}`);
+    await quickLogin(`http://acme.localhost:${port}`);
     const dump = await request(`http://127.0.0.1:${kvPort}/__dump`);
     const seed = Object.fromEntries(Object.entries(JSON.parse(dump.body)).filter(([k]) => k.startsWith('tenant:') || k.startsWith('idp:')));
     if (!seed['tenant:acme'] || Object.keys(seed).length !== 2) throw new Error(`unexpected KV after the seeding login: ${Object.keys(seed)}`);
     return seed;
   });
-}
-
-/** A whole login; with `measured`, its /login/sso and callback are read one by one. */
-async function login(origin, measured = async (send) => ({ res: await send() })) {
-  const jar = new CookieJar();
-  const sso = await measured(() => request(`${origin}/login/sso`, { jar }));
-  if (sso.res.status !== 302) throw new Error(`/login/sso → ${sso.res.status} ${sso.res.body.slice(0, 200)}`);
-  const authz = await request(sso.res.location);
-  const cb = await measured(() => request(authz.location, { jar }));
-  if (cb.res.status !== 200 || !cb.res.body.includes('name="assertion"')) throw new Error(`callback → ${cb.res.status} ${cb.res.body.slice(0, 200)}`);
-  return { sso, cb };
 }
 
 /** CPU per login of `warmLogins` logins at concurrency 8, after `warmupLogins` unmeasured. */
@@ -236,9 +219,9 @@ async function freshStart(build, dir, seed, opOrigin, o) {
       if (o.warmLogins > 0) result.warm = await warm(pid, floorLogin(`http://localhost:${port}`, opOrigin), o);
       return result;
     }
-    const { sso, cb } = await login(`http://acme.localhost:${port}`, measured);
+    const { sso, cb } = await quickLogin(`http://acme.localhost:${port}`, 'worker', measured);
     const result = { ...out, first: sso.cpu, firstMain: sso.main, callback: cb.cpu, callbackMain: cb.main };
-    if (o.warmLogins > 0) result.warm = await warm(pid, () => login(`http://acme.localhost:${port}`), o);
+    if (o.warmLogins > 0) result.warm = await warm(pid, () => quickLogin(`http://acme.localhost:${port}`), o);
     return result;
   });
 }

@@ -26,15 +26,28 @@ export async function pool(n, c, task, stopped = () => false) {
 /**
  * One login against the benchmark's OpenID Provider stub, checked only as far as telling it
  * worked: /login/sso → the stub's authorize → the callback's handoff form. (`run.mjs` checks
- * every step and the assertion's claims.)
+ * every step and the assertion's claims.) `measured(send)` wraps the worker's two requests
+ * (bench/bare.mjs reads their CPU) and returns `{ res, … }`; what it returns for each is
+ * returned as `{ sso, cb }`.
  */
-export async function quickLogin(origin, label = 'worker') {
+export async function quickLogin(origin, label = 'worker', measured = async (send) => ({ res: await send() })) {
   const jar = new CookieJar();
-  const start = await request(`${origin}/login/sso`, { jar });
-  if (start.status !== 302) throw new Error(`${label}: /login/sso → ${start.status} ${start.body.slice(0, 200)}`);
-  const authz = await request(start.location);
-  const cb = await request(authz.location, { jar });
-  if (cb.status !== 200 || !cb.body.includes('name="assertion"')) throw new Error(`${label}: callback → ${cb.status} ${cb.body.slice(0, 200)}`);
+  const sso = await measured(() => request(`${origin}/login/sso`, { jar }));
+  if (sso.res.status !== 302) throw new Error(`${label}: /login/sso → ${sso.res.status} ${sso.res.body.slice(0, 200)}`);
+  const authz = await request(sso.res.location);
+  const cb = await measured(() => request(authz.location, { jar }));
+  if (cb.res.status !== 200 || !cb.res.body.includes('name="assertion"')) throw new Error(`${label}: callback → ${cb.res.status} ${cb.res.body.slice(0, 200)}`);
+  return { sso, cb };
+}
+
+/** The admin PUT body of the benchmark's tenant: on the stub `op`, for `client`, no provisioning. */
+export function tenantBody(op, client) {
+  return {
+    enabled: true, ...op.tenantFields(), idp_id: null, client_id: client.client_id, client_secret: client.client_secret,
+    token_endpoint_auth_method: 'client_secret_basic', provision_new_users: false, password_login_disabled: false,
+    allow_unverified_email: false, portal_url: `http://127.0.0.1:${op.port}`, handoff_path: '/sso/assertion',
+    provisioning_webhook_url: null, custom_domains: [], redirect_uri: null, post_logout_redirect_uri: null,
+  };
 }
 
 /**
@@ -54,13 +67,7 @@ export async function instance(label, buildDir, op, client) {
     }
     await sleep(200);
   }
-  const body = {
-    enabled: true, ...op.tenantFields(), idp_id: null, client_id: client.client_id, client_secret: client.client_secret,
-    token_endpoint_auth_method: 'client_secret_basic', provision_new_users: false, password_login_disabled: false,
-    allow_unverified_email: false, portal_url: `http://127.0.0.1:${op.port}`, handoff_path: '/sso/assertion',
-    provisioning_webhook_url: null, custom_domains: [], redirect_uri: null, post_logout_redirect_uri: null,
-  };
-  const put = await request(`${env.apex}/admin/tenants/acme`, { method: 'PUT', body, headers: { authorization: `Bearer ${staged.secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
+  const put = await request(`${env.apex}/admin/tenants/acme`, { method: 'PUT', body: tenantBody(op, client), headers: { authorization: `Bearer ${staged.secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
   if (put.status !== 201) throw new Error(`${label}: PUT tenant → ${put.status} ${put.body}`);
   return env;
 }

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { request } from '../tests/support/http.mjs';
-import { pool, quickLogin } from './load.mjs';
+import { pool, quickLogin, tenantBody } from './load.mjs';
 import { startOpStub } from './op-stub.mjs';
 import { schedCpuMs } from './proc.mjs';
 
@@ -113,13 +113,7 @@ async function waitHealthy(apex) {
 }
 
 async function putTenant(apex, op, client, staged) {
-  const body = {
-    enabled: true, ...op.tenantFields(), idp_id: null, client_id: client.client_id, client_secret: client.client_secret,
-    token_endpoint_auth_method: 'client_secret_basic', provision_new_users: false, password_login_disabled: false,
-    allow_unverified_email: false, portal_url: `http://127.0.0.1:${op.port}`, handoff_path: '/sso/assertion',
-    provisioning_webhook_url: null, custom_domains: [], redirect_uri: null, post_logout_redirect_uri: null,
-  };
-  const put = await request(`${apex}/admin/tenants/acme`, { method: 'PUT', body, headers: { authorization: `Bearer ${staged.secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
+  const put = await request(`${apex}/admin/tenants/acme`, { method: 'PUT', body: tenantBody(op, client), headers: { authorization: `Bearer ${staged.secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
   if (put.status !== 201) throw new Error(`PUT tenant → ${put.status} ${put.body}`);
 }
 
