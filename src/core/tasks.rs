@@ -92,7 +92,8 @@ impl<F> Tasks<F> {
         }
     }
 
-    /// Tasks not finished.
+    /// Tasks not finished (the tests' view of the table).
+    #[cfg(test)]
     pub fn live(&self) -> usize {
         self.tasks
             .iter()
