@@ -5,7 +5,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CookieJar, pageText } from '../support/http.mjs';
+import { CookieJar, assertSpecPhrase } from '../support/http.mjs';
 import { startStack } from '../support/stack.mjs';
 import { assertHtmlHeaders, assertNoHandoff, assertNoSecrets, assertLogLine } from '../support/assert.mjs';
 
@@ -150,7 +150,7 @@ describe('provisioning', () => {
     assert.equal(s.final.status, 503, s.explain());
     assertNoHandoff(s, stack.portal, before);
     assertHtmlHeaders(s.final, { what: 'try-again page' });
-    assert.match(pageText(s.final.body), /try again/i);
+    assertSpecPhrase(s.final.body, 'provisioningPending');
     assert.ok(took < 15_000, `the member waited ${took} ms (budget 8 s)`);
     const attempts = stack.portal.webhook.deliveries.filter((d) => d.refusedConnection && d.at >= t0).length;
     assert.ok(attempts >= 2, `retried inside the request (${attempts} attempts)`);

@@ -303,6 +303,22 @@ export async function submitForm(form, { jar, extra = {} } = {}) {
 }
 
 /** Visible text of an HTML page, tags stripped and entities decoded (for assertions). */
+/** SPEC.md's words for member pages, which a page must contain verbatim in its raw HTML. */
+export const SPEC_PHRASES = {
+  expired: 'this sign-in link has expired \u2014 start again',
+  accessDenied: 'your account is not assigned to this application \u2014 ask your administrator',
+  unverified: "your identity provider's answer could not be verified",
+  provisioningPending: 'we could not finish setting up your account \u2014 try again in a minute',
+  signedOut: 'you are signed out',
+};
+
+/** Asserts that `html` (raw, not entity-decoded) contains SPEC.md's phrase `key`. */
+export function assertSpecPhrase(html, key, what = key) {
+  const phrase = SPEC_PHRASES[key];
+  if (!phrase) throw new Error(`no SPEC phrase ${key}`);
+  if (!html.includes(phrase)) throw new Error(`${what}: the page lacks SPEC's words "${phrase}"`);
+}
+
 export function pageText(html) {
   return decodeEntities(
     html

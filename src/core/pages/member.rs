@@ -151,12 +151,12 @@ pub fn signed_out_page(portal_href: Option<&str>, nonce: &str) -> Page {
     body.push_str("<h1>You are signed out</h1>\n");
     match portal_href.and_then(safe_href) {
         Some(href) => body.push_str(&format!(
-            "<p class=\"lede\">Your single sign-on session has ended.</p>\n\
+            "<p class=\"lede\">Your single sign-on session has ended: you are signed out.</p>\n\
              <a class=\"button primary\" href=\"{href}\">Back to your portal</a>\n"
         )),
         None => body.push_str(
-            "<p class=\"lede\">Your single sign-on session has ended. You can close this \
-             window.</p>\n",
+            "<p class=\"lede\">Your single sign-on session has ended: you are signed out. You \
+             can close this window.</p>\n",
         ),
     }
     Document {

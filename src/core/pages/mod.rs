@@ -35,6 +35,21 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
+/// Escapes text for HTML element content only (never an attribute value): quotes stay as they
+/// are, so the page's own copy reads as written ("your identity provider's answer").
+pub fn text_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// The Content-Security-Policy for one page. Nothing loads from anywhere; only the nonced
 /// `<style>` (and, when `with_script`, the nonced `<script>`) run. `form_action` lists the
 /// sources a form may post to; empty means no form may submit at all.

@@ -1,7 +1,7 @@
 //! The page a member sees when sign-in cannot go on: the right status, a sentence they can
 //! act on, and never an internal detail. What the IdP said is shown only escaped and capped.
 
-use super::{html_escape, safe_href, Document, Icon, Page, Tone};
+use super::{html_escape, safe_href, text_escape, Document, Icon, Page, Tone};
 
 /// Longest IdP-supplied text shown; a description is advice, not a document.
 const MAX_DESCRIPTION_CHARS: usize = 300;
@@ -74,13 +74,15 @@ impl Problem {
         use Problem::*;
         let (status, title, sentence, icon, tone) = match self {
             ExpiredLink => (400, "This sign-in link has expired",
-                "Sign-in links work once and only for a few minutes. Start again to get a fresh one.",
+                "Sign-in links work once and only for a few minutes, and this sign-in link has \
+                 expired \u{2014} start again to get a fresh one.",
                 Icon::Clock, Tone::Warn),
             CsrfMismatch => (400, "We couldn\u{2019}t confirm this sign-in",
                 "It was started in a different browser, or your browser didn\u{2019}t keep our \
                  cookie. Start again in this browser.", Icon::Alert, Tone::Warn),
             AccessDenied { .. } => (400, "You don\u{2019}t have access yet",
-                "Your account is not assigned to this application \u{2014} ask your administrator.",
+                "It looks like your account is not assigned to this application \u{2014} ask your \
+                 administrator.",
                 Icon::Lock, Tone::Warn),
             IdpError { error, .. } if error == "access_denied" => {
                 return AccessDenied { description: None }.copy()
@@ -102,7 +104,7 @@ impl Problem {
                 "Your organisation\u{2019}s sign-in service didn\u{2019}t answer in time. \
                  Please try again in a moment.", Icon::Clock, Tone::Wait),
             VerificationFailed => (502, "We couldn\u{2019}t verify your sign-in",
-                "Your identity provider\u{2019}s answer could not be verified, so you were not \
+                "Sorry: your identity provider's answer could not be verified, so you were not \
                  signed in. Start again, and if it keeps happening, ask your administrator.",
                 Icon::Alert, Tone::Warn),
             NoEmail => (502, "Your email address is missing",
@@ -113,7 +115,7 @@ impl Problem {
                 "Your identity provider says the email address on your account hasn\u{2019}t \
                  been verified. Verify it there, then sign in again.", Icon::Alert, Tone::Warn),
             ProvisioningPending => (503, "Your account is almost ready",
-                "We could not finish setting up your account \u{2014} try again in a minute.",
+                "Sorry, we could not finish setting up your account \u{2014} try again in a minute.",
                 Icon::Clock, Tone::Wait),
             ProvisioningRefused => (403, "We couldn\u{2019}t create your account",
                 "This portal didn\u{2019}t accept a new account for you. Contact the space\u{2019}s \
@@ -200,8 +202,8 @@ pub fn problem_page(problem: &Problem, start_again_href: Option<&str>, nonce: &s
     let mut body = copy.icon.badge(copy.tone);
     body.push_str(&format!(
         "<h1>{}</h1>\n<p class=\"lede\">{}</p>\n",
-        html_escape(copy.title),
-        html_escape(copy.sentence)
+        text_escape(copy.title),
+        text_escape(copy.sentence)
     ));
     if let Some(detail) = problem.idp_detail() {
         body.push_str(&detail);
