@@ -52,6 +52,26 @@ impl RawTenantConfig {
     }
 }
 
+impl RawTenantConfig {
+    /// `client_secret` is in the body (not absent, not `null`).
+    pub fn has_client_secret(&self) -> bool {
+        !matches!(self.0.get("client_secret"), None | Some(Value::Null))
+    }
+
+    /// `id` is read-only (`GET` adds it), so a `PUT` may carry it back — but only as the id in
+    /// the path: another id is a mistake worth a 422, not something to ignore.
+    pub fn id_conflict(&self, path_id: &str) -> Option<FieldError> {
+        match self.0.get("id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s == path_id => None,
+            Some(_) => Some(FieldError {
+                field: "id".into(),
+                message: "must be the tenant id in the path (or left out)".into(),
+            }),
+        }
+    }
+}
+
 /// Only the keys: the map may hold a client secret.
 impl std::fmt::Debug for RawTenantConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

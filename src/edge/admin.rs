@@ -24,6 +24,18 @@ fn json_error(status: u16, code: &'static str, message: &str) -> AppError {
     AppError::json(status, code, message)
 }
 
+fn missing_secret() -> ConfigErrors {
+    ConfigErrors::one("client_secret", "is required when creating a tenant")
+}
+
+/// 405 with `Allow` (README: "405 with `Allow`") and a JSON body like every admin answer.
+fn not_allowed(allow: &str) -> AppError {
+    AppError::MethodNotAllowed {
+        allow: allow.to_string(),
+        form: respond::Form::Json,
+    }
+}
+
 fn field_errors(status: u16, code: &'static str, errors: &ConfigErrors) -> AppError {
     AppError::Json {
         status,
@@ -88,7 +100,7 @@ pub async fn handle(
     match segments.as_slice() {
         ["tenants"] => match method {
             Method::Get => list(ctx).await,
-            _ => Err(json_error(405, "method_not_allowed", "use GET")),
+            _ => Err(not_allowed("GET")),
         },
         ["tenants", id, rest @ ..] => {
             let id = TenantId::parse(id).map_err(|_| {
@@ -103,15 +115,11 @@ pub async fn handle(
                 ([], Method::Get) => get(ctx, &id).await,
                 ([], Method::Put) => put(&req, ctx, &id, log).await,
                 ([], Method::Delete) => delete(ctx, &id).await,
-                ([], _) => Err(json_error(
-                    405,
-                    "method_not_allowed",
-                    "use GET, PUT or DELETE",
-                )),
+                ([], _) => Err(not_allowed("GET, PUT, DELETE")),
                 (["webhook-secret"], Method::Post) => rotate_webhook_secret(ctx, &id).await,
                 (["check"], Method::Post) => check::check(ctx, &id).await,
                 (["webhook-secret"] | ["check"], _) => {
-                    Err(json_error(405, "method_not_allowed", "use POST"))
+                    Err(not_allowed("POST"))
                 }
                 _ => Err(json_error(404, "not_found", "no such admin route")),
             }
@@ -208,10 +216,26 @@ async fn put(
     let body = read_body(req).await?;
     let raw =
         RawTenantConfig::from_json(&body).map_err(|e| field_errors(422, "invalid_config", &e))?;
-    let mut config = TenantConfig::parse(raw, &ctx.config_context())
-        .map_err(|e| field_errors(422, "invalid_config", &e))?;
+    let mut errors: Vec<FieldError> = raw.id_conflict(id.as_str()).into_iter().collect();
+    let secret_in_body = raw.has_client_secret();
+    let parsed = TenantConfig::parse(raw, &ctx.config_context());
     let kv = kv(ctx)?;
     let keys = keyring(ctx)?;
+    let mut config = match parsed {
+        Ok(c) if errors.is_empty() => c,
+        parsed => {
+            errors.extend(parsed.err().map(|e| e.0).unwrap_or_default());
+            // Every bad field at once (SPEC): a create without a secret says so too.
+            let named = errors.iter().any(|e| e.field == "client_secret");
+            if !secret_in_body && !named {
+                let cc = ctx.config_context();
+                if matches!(tenants::load_fresh(&kv, &keys, &cc, id.as_str()).await, Ok(None)) {
+                    errors.extend(missing_secret().0);
+                }
+            }
+            return Err(field_errors(422, "invalid_config", &ConfigErrors(errors)));
+        }
+    };
     // A record that no longer opens (e.g. a lost CONFIG_KEY) can be replaced by a full PUT.
     let previous = match tenants::load_fresh(&kv, &keys, &ctx.config_context(), id.as_str()).await {
         Ok(p) => p,
@@ -222,13 +246,7 @@ async fn put(
     let client_secret = match (config.client_secret.clone(), &previous) {
         (Some(s), _) => s,
         (None, Some(p)) => p.client_secret.clone(),
-        (None, None) => {
-            return Err(field_errors(
-                422,
-                "invalid_config",
-                &ConfigErrors::one("client_secret", "is required when creating a tenant"),
-            ))
-        }
+        (None, None) => return Err(field_errors(422, "invalid_config", &missing_secret())),
     };
     config.client_secret = Some(client_secret.clone());
     check_domains(&kv, id, &config.custom_domains).await?;

@@ -36,7 +36,10 @@ pub async fn handle(
     match url.path() {
         "/healthz" => {
             log.route = "/healthz";
-            Ok(respond::text(200, "ok"))
+            match req.method() {
+                Method::Get | Method::Head => Ok(respond::text(200, "ok")),
+                _ => Err(not_allowed("GET, HEAD")),
+            }
         }
         "/authorization-code/callback" => {
             log.route = "/authorization-code/callback";
@@ -69,15 +72,20 @@ pub async fn handle(
                     }
                     Ok(respond::redirect(307, &post_location(&target), &[]))
                 }
-                _ => Err(AppError::Bare {
-                    status: 405,
-                    code: "method_not_allowed",
-                }),
+                _ => Err(not_allowed("GET, HEAD, POST")),
             }
         }
         _ => Err(AppError::Bare {
             status: 404,
             code: "not_found",
         }),
+    }
+}
+
+/// 405 with `Allow` (RFC 9110 §15.5.6) and, like every forwarder answer, no body.
+fn not_allowed(allow: &str) -> AppError {
+    AppError::MethodNotAllowed {
+        allow: allow.to_string(),
+        form: respond::Form::Empty,
     }
 }

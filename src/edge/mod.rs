@@ -183,6 +183,7 @@ fn check_method(req: &Request, allowed: &[Method], head_as_get: bool) -> Result<
     let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
     Err(AppError::MethodNotAllowed {
         allow: names.join(", "),
+        form: respond::Form::Page,
     })
 }
 

@@ -35,8 +35,17 @@ pub enum AppError {
         code: &'static str,
         detail: String,
     },
-    /// 405 with its `Allow` header.
-    MethodNotAllowed { allow: String },
+    /// 405 with its `Allow` header, its body in the form of the route's other answers.
+    MethodNotAllowed { allow: String, form: Form },
+}
+
+/// How a route answers errors: a page for members, JSON on the admin API, nothing at all in
+/// forwarder mode (which never reflects anything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Page,
+    Json,
+    Empty,
 }
 
 impl AppError {
@@ -113,8 +122,18 @@ impl AppError {
                 json(status, &body)
             }
             Self::Bare { status, .. } => bare(status),
-            Self::MethodNotAllowed { allow } => {
-                let resp = html(problem_page(&Problem::MethodNotAllowed, None));
+            Self::MethodNotAllowed { allow, form } => {
+                let resp = match form {
+                    Form::Page => html(problem_page(&Problem::MethodNotAllowed, None)),
+                    Form::Json => json(
+                        405,
+                        &serde_json::json!({
+                            "error": "method_not_allowed",
+                            "message": format!("use {}", allow.replace(", ", " or ")),
+                        }),
+                    ),
+                    Form::Empty => bare(405),
+                };
                 let _ = super::js::set_header(&resp.headers(), "allow", &allow);
                 resp
             }

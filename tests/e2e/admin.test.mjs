@@ -172,6 +172,25 @@ describe('create, read, replace, delete', () => {
     assert.equal(g2.json.client_secret_set, true, 'a PUT without client_secret keeps the stored one');
     assert.equal(g2.json.webhook_secret_set, true);
     assert.ok(!g2.body.includes(first.webhookSecret));
+    // GET's own `id` goes back unchanged in that round trip; another id is refused, not ignored.
+    assert.equal(g.json.id, 'crud-b');
+    const moved = await stack.worker.admin('PUT', '/admin/tenants/crud-b', { ...edited, id: 'crud-c' });
+    assert.equal(moved.status, 422, `PUT with another id → ${moved.status} ${moved.body}`);
+    assert.ok(moved.json.errors.some((e) => e.field === 'id'), moved.body);
+  });
+
+  test('a wrong method gets a JSON 405 with Allow', async () => {
+    for (const [method, pathname, allow] of [
+      ['POST', '/admin/tenants', 'GET'],
+      ['PATCH', '/admin/tenants/crud-b', 'GET, PUT, DELETE'],
+      ['GET', '/admin/tenants/crud-b/check', 'POST'],
+      ['DELETE', '/admin/tenants/crud-b/webhook-secret', 'POST'],
+    ]) {
+      const r = await stack.worker.admin(method, pathname);
+      assert.equal(r.status, 405, `${method} ${pathname} → ${r.status}`);
+      assert.equal(r.headers.allow, allow, `${method} ${pathname}: Allow`);
+      assert.equal(r.json?.error, 'method_not_allowed', r.body);
+    }
   });
 
   test('a replace is visible at once on the login page', async () => {
@@ -269,6 +288,9 @@ describe('validation', () => {
       [{ custom_domains: ['other.localhost'] }, ['custom_domains']],
       [{ surprise: 1 }, ['surprise']],
       [{ okta_domain: 'https://acme.okta.com', client_id: '', sign_in_button_label: '' }, ['okta_domain', 'client_id', 'sign_in_button_label']],
+      // A create without client_secret names it among the other bad fields, not alone later.
+      [{ okta_domain: 'https://acme.okta.com', client_secret: undefined }, ['okta_domain', 'client_secret']],
+      [{ id: 'someone-else' }, ['id']],
     ];
     let i = 0;
     for (const [overrides, fields] of cases) {

@@ -112,6 +112,13 @@ describe('forwarding', () => {
       const r = await request(`http://selfhosted.localhost:${fwd.port}${path}`, { method, headers: { authorization: `Bearer ${fwd.adminToken}` } });
       assert.equal(r.status, 404, `${method} ${path} → ${r.status}`);
     }
+    // A wrong method on a served path: 405 with Allow, and like every forwarder answer no body.
+    for (const [method, path, allow] of [['POST', '/healthz', 'GET, HEAD'], ['PUT', CALLBACK_PATH, 'GET, HEAD, POST'], ['DELETE', CALLBACK_PATH, 'GET, HEAD, POST']]) {
+      const r = await request(`http://selfhosted.localhost:${fwd.port}${path}`, { method });
+      assert.equal(r.status, 405, `${method} ${path} → ${r.status}`);
+      assert.equal(r.headers.allow, allow, `${method} ${path}: Allow`);
+      assert.equal(r.body, '', `${method} ${path}: empty body`);
+    }
   });
 
   test('oversize query → 414, oversize body → 413', async () => {

@@ -476,3 +476,24 @@ proptest::proptest! {
         let _ = RawTenantConfig::from_json(s.as_bytes());
     }
 }
+
+#[test]
+fn id_in_a_put_body_must_be_the_path_id() {
+    let raw = |v: Value| RawTenantConfig(v.as_object().cloned().unwrap_or_default());
+    assert_eq!(raw(json!({})).id_conflict("acme"), None);
+    assert_eq!(raw(json!({"id": null})).id_conflict("acme"), None);
+    assert_eq!(raw(json!({"id": "acme"})).id_conflict("acme"), None);
+    for other in [json!("beta"), json!("ACME"), json!(1), json!(["acme"])] {
+        let e = raw(json!({ "id": other })).id_conflict("acme");
+        assert_eq!(e.map(|e| e.field), Some("id".to_string()), "{other}");
+    }
+}
+
+#[test]
+fn client_secret_counts_as_given_unless_absent_or_null() {
+    let raw = |v: Value| RawTenantConfig(v.as_object().cloned().unwrap_or_default());
+    assert!(!raw(json!({})).has_client_secret());
+    assert!(!raw(json!({"client_secret": null})).has_client_secret());
+    assert!(raw(json!({"client_secret": ""})).has_client_secret());
+    assert!(raw(json!({"client_secret": "s"})).has_client_secret());
+}
