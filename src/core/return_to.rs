@@ -5,6 +5,12 @@
 //! Decisions beyond SPEC's words:
 //! - The value is returned unchanged when accepted; the portal decodes it as it likes,
 //!   which is why every decoded form must pass the same checks.
+//! - "A scheme" is looked for anywhere, not only at the start: a name of scheme characters
+//!   (`ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`, RFC 3986 §3.1) followed by `:`, starting
+//!   where the value or a non-scheme character starts it. So `/go?next=https://evil.example`
+//!   is dropped (a portal that redirects on `next` would follow it), and so is the odd honest
+//!   `/search?q=note:x`; a time such as `/book?at=2026-01-01T10:30` passes (its name starts
+//!   with a digit).
 //! - A fragment (`/a/b#frag`) is kept: it cannot change the origin, and single-page portals
 //!   route with it.
 //! - Decoding runs until the value is stable, at most [`MAX_DECODE_ROUNDS`] times; a value
@@ -38,12 +44,30 @@ pub fn sanitize_return_to(raw: &str) -> Option<String> {
 
 /// One form of the value: a single leading `/`, no `\` (browsers read it as `/`), no
 /// control character (header splitting, and browsers strip tab/newline so `/\t/evil`
-/// becomes `//evil`). Starting with one `/` also rules out any `scheme:` prefix.
+/// becomes `//evil`), and no scheme anywhere in it.
 fn is_safe_path(value: &str) -> bool {
     value.starts_with('/')
         && !value.starts_with("//")
         && !value.contains('\\')
         && !value.chars().any(is_forbidden_char)
+        && !contains_scheme(value)
+}
+
+/// A `scheme:` anywhere: for each `:`, the run of scheme characters just before it, when it
+/// is not empty and starts with a letter.
+fn contains_scheme(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let is_scheme_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.');
+    bytes.iter().enumerate().any(|(colon, &b)| {
+        if b != b':' {
+            return false;
+        }
+        let start = bytes[..colon]
+            .iter()
+            .rposition(|&c| !is_scheme_char(c))
+            .map_or(0, |i| i + 1);
+        bytes.get(start).is_some_and(|c| c.is_ascii_alphabetic())
+    })
 }
 
 /// Control characters (C0, DEL, C1) plus the Unicode line and paragraph separators, which
@@ -108,6 +132,12 @@ mod tests {
             "javascript:alert(1)",
             "JaVaScRiPt:alert(1)",
             "data:text/html,<script>",
+            "/redirect?to=https://elsewhere.example",
+            "/go?next=javascript:alert(1)",
+            "/go?next=%6Aavascript%3Aalert(1)",
+            "/go?next=https%253A%252F%252Fevil.example",
+            "/x#data:text/html,x",
+            "/search?q=note:x",
             "/foo%0d%0aSet-Cookie:x",
             "/foo\r\nSet-Cookie:x",
             "/foo%250d%250aSet-Cookie:x",
@@ -151,8 +181,11 @@ mod tests {
             "/caf%C3%A9",
             "/café",
             "/a/./b/../c",
-            "/redirect?to=https://elsewhere.example",
             "/a//b",
+            "/book?at=2026-01-01T10:30",
+            "/t?from=10:30&to=11:00",
+            "/:x",
+            "/1a:b",
             &at_limit,
         ];
         for path in good {

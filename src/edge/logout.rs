@@ -63,7 +63,9 @@ pub async fn start(
         .config
         .post_logout_redirect_uri
         .clone()
-        .unwrap_or_else(|| format!("{}/login/logout", ctx.origin));
+        // SPEC: null means `{tenant origin}/login/logout` — the tenant's own host, the one the
+        // Okta setup registers, even when this `/logout` came in on a custom domain.
+        .unwrap_or_else(|| format!("{}/login/logout", ctx.tenant_origin(&tenant.id)));
     let Ok(mut url) = Url::parse(&endpoint) else {
         return Ok(respond::redirect(302, "/login/logout", &[clear]));
     };
