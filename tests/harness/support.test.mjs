@@ -165,6 +165,11 @@ describe('misbehaving provider', () => {
       'unknown-kid': (c, h) => h.kid === 'bad-rsa-rogue',
       'no-kid': (c, h) => !('kid' in h),
       'forged-signature': (c, h) => h.kid === 'bad-rsa-1',
+      'exp-missing': (c) => !('exp' in c),
+      'crit-header': (c, h) => h.crit?.[0] === 'urn:example:unknown',
+      'nbf-future': (c) => c.nbf > now + 500,
+      'exp-in-skew': (c) => c.exp < now && c.exp > now - 120,
+      'iat-in-skew': (c) => c.iat > now && c.iat < now + 120,
       // JSON.parse keeps the last member: the real nonce; the text names it twice.
       'nonce-repeated': (c, h, raw) => c.nonce === 'N' && Buffer.from(raw.split('.')[1], 'base64url').toString().match(/"nonce":/g)?.length === 2,
     };
@@ -184,7 +189,9 @@ describe('misbehaving provider', () => {
       const c = decodeJwt(idt);
       assert.ok(expect[name](c, h, idt), `${name}: ${JSON.stringify(h)} ${JSON.stringify(c)}`);
       const verified = await jwtVerify(idt, createLocalJWKSet(jwks), { algorithms: ['RS256', 'ES256'] }).then(() => true, () => false);
-      const shouldVerify = !['forged-signature', 'alg-none', 'hs256-public-key-pem', 'hs256-public-jwk', 'ps256', 'alg-keytype-mismatch', 'unknown-kid', 'expired'].includes(name);
+      const shouldVerify = !['forged-signature', 'alg-none', 'hs256-public-key-pem', 'hs256-public-jwk', 'ps256', 'alg-keytype-mismatch', 'unknown-kid', 'expired',
+        // jose checks these claims (no clock tolerance) or refuses the unknown crit itself.
+        'crit-header', 'nbf-future', 'exp-in-skew'].includes(name);
       assert.equal(verified, shouldVerify, `${name}: signature verifies = ${verified}`);
     }
   });

@@ -46,6 +46,11 @@ export const ID_TOKEN_MUTATIONS = {
   'no-kid': { ok: null, what: 'no kid in the header (valid only when exactly one key fits)' },
   'two-segments': { ok: false, what: 'malformed: two segments' },
   'bad-json': { ok: false, what: 'malformed: payload is not JSON' },
+  'exp-missing': { ok: false, what: 'no exp' },
+  'crit-header': { ok: false, what: 'validly signed, with a crit header naming an extension the worker does not know' },
+  'nbf-future': { ok: false, what: 'nbf 10 minutes in the future' },
+  'exp-in-skew': { ok: true, what: 'exp 60 s ago: inside the 120 s clock skew (valid)' },
+  'iat-in-skew': { ok: true, what: 'iat 60 s in the future: inside the 120 s clock skew (valid)' },
   'nonce-repeated': { ok: false, what: 'validly signed, but the payload names nonce twice: another first, the real one last' },
 };
 
@@ -73,6 +78,13 @@ function decodeBasic(header) {
     }
   };
   return i < 0 ? { raw } : { raw, id: dec(raw.slice(0, i)), secret: dec(raw.slice(i + 1)) };
+}
+
+/** `input` (header.payload, already encoded) signed RS256 by `signer`: for JWS jose will not write. */
+async function signRaw(signer, input) {
+  if (signer.alg !== 'RS256') throw new Error('signRaw signs RS256 only');
+  const sig = await crypto.webcrypto.subtle.sign('RSASSA-PKCS1-v1_5', signer.privateKey, Buffer.from(input));
+  return `${input}.${Buffer.from(sig).toString('base64url')}`;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -153,6 +165,22 @@ export async function startBadOp() {
       case 'iat-missing':
         delete c.iat;
         break;
+      case 'exp-missing':
+        delete c.exp;
+        break;
+      case 'nbf-future':
+        c.nbf = now + 600;
+        break;
+      case 'exp-in-skew':
+        c.iat = now - 3600;
+        c.exp = now - 60;
+        break;
+      case 'iat-in-skew':
+        c.iat = now + 60;
+        break;
+      case 'crit-header':
+        // jose refuses to sign an unknown crit extension, so the JWS is put together here.
+        return signRaw(signer, `${b64u({ ...header, crit: ['urn:example:unknown'], 'urn:example:unknown': true })}.${b64u(c)}`);
       case 'iat-future':
         c.iat = now + 600;
         c.exp = now + 4200;
@@ -200,10 +228,7 @@ export async function startBadOp() {
         // JSON text a library would not write: a parser keeping the last member would see
         // the real nonce and accept; the worker must refuse the repeat itself.
         const other = JSON.stringify(crypto.randomBytes(32).toString('base64url'));
-        const input = `${b64u(header)}.${b64u(`{"nonce":${other},${JSON.stringify(c).slice(1)}`)}`;
-        if (signer.alg !== 'RS256') throw new Error('nonce-repeated signs RS256 only');
-        const sig = await crypto.webcrypto.subtle.sign('RSASSA-PKCS1-v1_5', signer.privateKey, Buffer.from(input));
-        return `${input}.${Buffer.from(sig).toString('base64url')}`;
+        return signRaw(signer, `${b64u(header)}.${b64u(`{"nonce":${other},${JSON.stringify(c).slice(1)}`)}`);
       }
       case null:
       case undefined:
@@ -329,6 +354,10 @@ export async function startBadOp() {
         case 'redirect':
           res.writeHead(302, { location: `${evilOrigin}/token` });
           res.end();
+          return undefined;
+        case 'reset':
+          // The connection dropped with no answer: the worker's fetch fails outright.
+          req.socket.destroy();
           return undefined;
         case 'invalid_grant':
           return json(res, 400, { error: 'invalid_grant', error_description: 'The authorization code is invalid or has expired.' });
