@@ -334,6 +334,18 @@ pub fn attempt_timeout_ms(elapsed_ms: u64, budget_ms: u64) -> Option<u32> {
     u32::try_from(left.min(MAX_ATTEMPT_MS)).ok()
 }
 
+/// SPEC: a delivery that fails inside the request "goes on the queue (first retry within
+/// 60 s …)". The receiver's last `Retry-After` is honoured inside that bound: 30 s, or what
+/// it asked for, at most 60 s.
+pub const QUEUE_FIRST_RETRY_BOUND_SECS: u64 = 60;
+
+/// Delay of the queue's first attempt, after the in-request attempts failed.
+pub fn first_queue_delay_secs(retry_after_secs: Option<u64>) -> u64 {
+    retry_after_secs
+        .unwrap_or(0)
+        .clamp(QUEUE_FIRST_DELAY_SECS, QUEUE_FIRST_RETRY_BOUND_SECS)
+}
+
 /// Delay before the next queue attempt, after `attempt` queue attempts already failed
 /// (0 when the delivery is first enqueued), or `None` once the retry window
 /// ([`QUEUE_RETRY_WINDOW_SECS`] after `first_attempt_at`) is over: the edge then gives up

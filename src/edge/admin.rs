@@ -118,9 +118,7 @@ pub async fn handle(
                 ([], _) => Err(not_allowed("GET, PUT, DELETE")),
                 (["webhook-secret"], Method::Post) => rotate_webhook_secret(ctx, &id).await,
                 (["check"], Method::Post) => check::check(ctx, &id).await,
-                (["webhook-secret"] | ["check"], _) => {
-                    Err(not_allowed("POST"))
-                }
+                (["webhook-secret"] | ["check"], _) => Err(not_allowed("POST")),
                 _ => Err(json_error(404, "not_found", "no such admin route")),
             }
         }
@@ -229,7 +227,10 @@ async fn put(
             let named = errors.iter().any(|e| e.field == "client_secret");
             if !secret_in_body && !named {
                 let cc = ctx.config_context();
-                if matches!(tenants::load_fresh(&kv, &keys, &cc, id.as_str()).await, Ok(None)) {
+                if matches!(
+                    tenants::load_fresh(&kv, &keys, &cc, id.as_str()).await,
+                    Ok(None)
+                ) {
                     errors.extend(missing_secret().0);
                 }
             }

@@ -51,7 +51,9 @@ pub async fn finish(
     .await?;
     if let Some(code) = userinfo_skipped {
         // Said in the request's one log line (SPEC), not a second one.
-        log.detail = Some(format!("signed in without a name: userinfo failed ({code})"));
+        log.detail = Some(format!(
+            "signed in without a name: userinfo failed ({code})"
+        ));
     }
     // 8. Provisioning.
     let provisioned = if tenant.config.provision_new_users {

@@ -10,9 +10,9 @@ use crate::core::member::Member;
 use crate::core::pages::Problem;
 use crate::core::tenant_record::Tenant;
 use crate::core::webhook::{
-    attempt_timeout_ms, classify, delivery_request, event_body, next_in_request_delay_ms,
-    next_queue_delay_secs, DeliveryOutcome, ProvisionEvent, ProvisioningDelivery,
-    IN_REQUEST_BUDGET_MS,
+    attempt_timeout_ms, classify, delivery_request, event_body, first_queue_delay_secs,
+    next_in_request_delay_ms, next_queue_delay_secs, DeliveryOutcome, ProvisionEvent,
+    ProvisioningDelivery, IN_REQUEST_BUDGET_MS,
 };
 
 use super::respond::AppError;
@@ -53,6 +53,7 @@ pub async fn provision(
         ProvisioningDelivery::new(event_for(tenant, issuer, member), url, started / 1000);
     let body = event_body(&delivery.event, delivery.first_attempt_at);
     let mut attempt = 0u32;
+    let mut last_retry_after = None;
     loop {
         let elapsed = rand::now_ms().saturating_sub(started);
         let Some(timeout) = attempt_timeout_ms(elapsed, IN_REQUEST_BUDGET_MS) else {
@@ -82,6 +83,7 @@ pub async fn provision(
                 )
             }
             DeliveryOutcome::Retry { retry_after_secs } => {
+                last_retry_after = retry_after_secs;
                 let elapsed = rand::now_ms().saturating_sub(started);
                 match next_in_request_delay_ms(
                     attempt,
@@ -95,7 +97,7 @@ pub async fn provision(
             }
         }
     }
-    if let Err(e) = enqueue(env, &delivery, 30).await {
+    if let Err(e) = enqueue(env, &delivery, first_queue_delay_secs(last_retry_after)).await {
         // Loud: this delivery exists nowhere else now; an operator must replay it.
         queue_log(
             &delivery,

@@ -264,6 +264,7 @@ describe('sign-in', () => {
     assert.equal(page.status, 200);
     assert.ok(!pageText(page.body).includes('Zeta SSO button'), 'no SSO button');
     assert.ok(!/\/login\/sso/.test(page.body), 'no link to /login/sso');
+    assert.match(page.body, /href="[^"]*\/login">Use your password/, 'the "use your password" link to {portal_url}/login');
     const sso = await request(`${stack.worker.tenantOrigin('zeta')}/login/sso`);
     assert.equal(sso.status, 404);
     assert.equal(sso.headers.location, undefined);

@@ -42,7 +42,7 @@ pub fn login_page(p: &LoginPage, nonce: &str) -> Page {
             }
         }
         (None, Some(password)) => body.push_str(&format!(
-            "<a class=\"button primary\" href=\"{password}\">Sign in with your password</a>\n"
+            "<a class=\"button primary\" href=\"{password}\">Use your password to sign in</a>\n"
         )),
         (None, None) => body.push_str(
             "<p>Sign-in isn\u{2019}t available for this portal right now. Please let the \

@@ -129,7 +129,7 @@ fn login_page_without_password_or_sso() {
     assert!(!sso_only.html.contains("password"));
     let password_only = login(None, Some("https://portal.example.com/login"));
     assert!(!password_only.html.contains("Corporate Account"));
-    assert!(password_only.html.contains("Sign in with your password"));
+    assert!(password_only.html.contains("Use your password to sign in"));
     let neither = login(None, None);
     assert!(!neither.html.contains("class=\"button"));
 }
@@ -209,13 +209,19 @@ fn spec_sentences_are_used() {
     // SPEC.md's words, exactly as it writes them (straight apostrophe, em dashes, lower case):
     // a member, a support desk or a test looking for them finds them verbatim.
     let cases = [
-        (Problem::VerificationFailed, "your identity provider's answer could not be verified"),
+        (
+            Problem::VerificationFailed,
+            "your identity provider's answer could not be verified",
+        ),
         (
             Problem::ProvisioningPending,
             "we could not finish setting up your account \u{2014} try again in a minute",
         ),
         (Problem::UnknownState, "Start again from your portal."),
-        (Problem::ExpiredLink, "this sign-in link has expired \u{2014} start again"),
+        (
+            Problem::ExpiredLink,
+            "this sign-in link has expired \u{2014} start again",
+        ),
         (
             Problem::AccessDenied { description: None },
             "your account is not assigned to this application \u{2014} ask your administrator",

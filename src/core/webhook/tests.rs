@@ -455,3 +455,12 @@ fn queue_gives_up_after_the_window() {
     // A clock that reads earlier than the first attempt does not end the window.
     assert_eq!(next_queue_delay_secs(0, start, start - 50, None), Some(30));
 }
+
+#[test]
+fn first_queue_retry_honours_retry_after_within_60_s() {
+    assert_eq!(first_queue_delay_secs(None), 30);
+    assert_eq!(first_queue_delay_secs(Some(0)), 30);
+    assert_eq!(first_queue_delay_secs(Some(45)), 45);
+    assert_eq!(first_queue_delay_secs(Some(60)), 60);
+    assert_eq!(first_queue_delay_secs(Some(3_600)), 60);
+}
