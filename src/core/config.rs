@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 
 use crate::core::secret::ClientSecret;
 
-pub use rules::{is_loopback_host, parse_https_origin};
+pub use rules::{is_dns_name, is_loopback_host, parse_https_origin};
 
 pub const DEFAULT_BUTTON_LABEL: &str = "Sign in with Corporate Account";
 pub const DEFAULT_HANDOFF_PATH: &str = "/sso/assertion";

@@ -124,7 +124,7 @@ async fn handle(req: web_sys::Request, env: Env, wait: Context) -> Response {
     let now_ms = rand::now_ms();
     let mut log = RequestLog {
         route: "unknown",
-        method: req.method().to_string(),
+        method: req.method_name().chars().take(32).collect(),
         ..Default::default()
     };
     let result = if !rand::healthy() {
@@ -229,8 +229,11 @@ async fn route(
             own_code(tenant_routes(req, &ctx, id.as_str(), None, &path, log)).await
         }
         HostKind::Other(h) => {
-            // No custom domain can sit under BASE_DOMAIN: answer without a KV read.
-            if h.ends_with(&format!(".{}", ctx.settings.base_domain)) {
+            // No custom domain can sit under BASE_DOMAIN, nor be anything but a DNS name
+            // (an over-long Host would not even fit a KV key): answer without a KV read.
+            if h.ends_with(&format!(".{}", ctx.settings.base_domain))
+                || !crate::core::config::is_dns_name(&h)
+            {
                 return Err(AppError::page(Problem::NotFound, "unknown_host"));
             }
             let kv = ctx.kv()?;

@@ -13,16 +13,30 @@ use super::js;
 pub struct Request {
     inner: web_sys::Request,
     method: Method,
+    method_name: String,
 }
 
 impl Request {
     pub fn new(inner: web_sys::Request) -> Self {
-        let method = Method::from(inner.method());
-        Self { inner, method }
+        let method_name = inner.method();
+        let method = known_method(&method_name);
+        Self {
+            inner,
+            method,
+            method_name,
+        }
     }
 
+    /// The method, for routing. A method `worker::Method` does not know (`PROPFIND`, `PURGE`,
+    /// …) comes out as `CONNECT`, which no route allows, so it gets a 405: `Method::from`
+    /// would make it `GET`, and a `PROPFIND /logout` would end a session.
     pub fn method(&self) -> Method {
         self.method.clone()
+    }
+
+    /// The method as the client sent it, for the log line.
+    pub fn method_name(&self) -> &str {
+        &self.method_name
     }
 
     /// The URL as the runtime serialized it (WHATWG), for the caller to parse.
@@ -43,5 +57,18 @@ impl Request {
     /// The whole body (callers check its declared length first: see `body::read_request`).
     pub async fn bytes(&self) -> Result<Vec<u8>, JsValue> {
         super::promise::settle_bytes(&self.inner.array_buffer()?).await
+    }
+}
+
+fn known_method(name: &str) -> Method {
+    match name {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        _ => Method::Connect,
     }
 }

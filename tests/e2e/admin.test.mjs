@@ -276,6 +276,8 @@ describe('validation', () => {
       [{ portal_url: 'not a url' }, ['portal_url']],
       [{ portal_url: 'http://portal.example.com' }, ['portal_url']],
       [{ portal_url: undefined }, ['portal_url']],
+      [{ portal_url: 'https://portal;x.example.com' }, ['portal_url']],
+      [{ portal_url: 'https://portal.example.com.' }, ['portal_url']],
       [{ handoff_path: 'no-leading-slash' }, ['handoff_path']],
       [{ provision_new_users: true, provisioning_webhook_url: null }, ['provisioning_webhook_url']],
       [{ provisioning_webhook_url: 'http://hooks.example.com/x' }, ['provisioning_webhook_url']],

@@ -33,7 +33,9 @@ test('GET /healthz on the apex answers 200 ok', async () => {
 });
 
 test('unknown paths on the apex and unknown hosts get 404', async () => {
-  for (const url of [`${worker.apex}/nope`, `${worker.apex}/login`, `${worker.apex}/login/sso`, `http://nobody.localhost:${worker.port}/login`, `http://unknown.example.test:${worker.port}/login`]) {
+  // A Host longer than DNS allows would not even fit a KV key (512 bytes): still a 404.
+  const longHost = `${Array(10).fill('a'.repeat(59)).join('.')}.example.test`;
+  for (const url of [`${worker.apex}/nope`, `${worker.apex}/login`, `${worker.apex}/login/sso`, `http://nobody.localhost:${worker.port}/login`, `http://unknown.example.test:${worker.port}/login`, `http://${longHost}:${worker.port}/login`]) {
     const res = await request(url);
     assert.equal(res.status, 404, `${url} → ${res.status}`);
     assertSmallClearAnswer(res, url);
@@ -46,6 +48,19 @@ test('a wrong method gets 405 with an Allow header', async () => {
     assert.equal(res.status, 405, `${method} ${path} → ${res.status}`);
     assert.match(res.headers.allow ?? '', /GET/, `${method} ${path}: Allow names GET`);
     assertSmallClearAnswer(res, `${method} ${path}`);
+  }
+});
+
+test('a method the worker does not know is refused (405), never taken for GET', async () => {
+  const auth = { authorization: `Bearer ${worker.adminToken}` };
+  for (const [method, path, headers] of [['PROPFIND', '/healthz'], ['PURGE', '/authorization-code/callback?code=a&state=b'], ['PROPFIND', '/admin/tenants', auth], ['SEARCH', '/.well-known/jwks.json']]) {
+    const mark = worker.mark();
+    const res = await request(`${worker.apex}${path}`, { method, headers });
+    assert.equal(res.status, 405, `${method} ${path} → ${res.status}`);
+    assert.ok(res.headers.allow && !res.headers.allow.includes(method), `${method} ${path}: Allow ${res.headers.allow}`);
+    // Log lines trail their responses: the earlier test's 405s may still arrive after `mark`.
+    const line = await worker.waitForLog((l) => l.status === 405 && l.method === method, { since: mark });
+    assert.equal(line.method, method, 'the log line names the method sent');
   }
 });
 

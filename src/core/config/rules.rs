@@ -201,6 +201,13 @@ fn web_url(input: &str, local_dev: bool) -> Rule<Url> {
         return Err("must not contain user info (user@)".into());
     }
     let class = match url.host() {
+        Some(Host::Domain(name)) if !is_dns_name(name) => {
+            return Err(
+                "has an invalid host name (letters, digits, hyphens and dots; \
+                        at most 253 characters; no trailing dot)"
+                    .into(),
+            )
+        }
         Some(Host::Domain(name)) => name_class(name),
         Some(Host::Ipv4(ip)) => HostClass::Ip {
             loopback: ip.is_loopback(),
@@ -297,6 +304,21 @@ fn split_host_port(input: &str) -> Rule<(&str, Option<u16>)> {
     Ok((host, port))
 }
 
+/// A lower-case DNS host name as this worker accepts one anywhere: at most 253 bytes, no
+/// trailing dot, labels of 1–63 letters, digits and inner hyphens (RFC 1123). The WHATWG
+/// host parser lets through `;`, `,`, `*`, `'`… which would break a CSP source or a cookie
+/// domain, and names longer than DNS allows (a KV key has room for 512 bytes).
+pub fn is_dns_name(host: &str) -> bool {
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    host.len() <= 253 && !host.ends_with('.') && host.split('.').all(label_ok)
+}
+
 /// A host as an admin typed it: strict DNS label syntax, then the WHATWG host parser so
 /// that numeric forms a browser reads as IPv4 (`127.1`, `0x7f.1`) count as IP literals.
 fn typed_host(host: &str) -> Rule<HostClass> {
@@ -320,14 +342,7 @@ fn typed_host(host: &str) -> Rule<HostClass> {
     if host.ends_with('.') {
         return Err("must not end with a dot".into());
     }
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
-    if !host.split('.').all(label_ok) {
+    if !is_dns_name(host) {
         return Err("is not a valid host name".into());
     }
     match Host::parse(host) {

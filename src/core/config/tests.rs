@@ -138,6 +138,12 @@ fn table_of_good_and_bad_configs() {
         (json!({"portal_url": "http://127.0.0.1:3000"}), &DEV, &[]),
         (json!({"portal_url": "http://192.168.1.2"}), &DEV, &["portal_url"]),
         (json!({"portal_url": "<absent>"}), &PROD, &["portal_url"]),
+        // Hosts the WHATWG parser lets through but DNS (and a CSP source) does not.
+        (json!({"portal_url": "https://portal;x.acme.example"}), &PROD, &["portal_url"]),
+        (json!({"portal_url": "https://portal*.acme.example"}), &PROD, &["portal_url"]),
+        (json!({"portal_url": "https://portal.acme.example."}), &PROD, &["portal_url"]),
+        (json!({"portal_url": "https://por_tal.acme.example"}), &PROD, &["portal_url"]),
+        (json!({"provisioning_webhook_url": "https://hooks,x.acme.example/in"}), &PROD, &["provisioning_webhook_url"]),
         // handoff_path
         (json!({"handoff_path": "/custom/sso"}), &PROD, &[]),
         (json!({"handoff_path": "sso"}), &PROD, &["handoff_path"]),
@@ -496,4 +502,39 @@ fn client_secret_counts_as_given_unless_absent_or_null() {
     assert!(!raw(json!({"client_secret": null})).has_client_secret());
     assert!(raw(json!({"client_secret": ""})).has_client_secret());
     assert!(raw(json!({"client_secret": "s"})).has_client_secret());
+}
+
+#[test]
+fn dns_names() {
+    let long = format!("{}.example", vec!["a".repeat(63); 4].join("."));
+    assert!(long.len() > 253);
+    for good in [
+        "example.com",
+        "a-b.example",
+        "localhost",
+        "acme.localhost",
+        "127.0.0.1",
+        "x",
+    ] {
+        assert!(is_dns_name(good), "{good}");
+    }
+    let label64 = format!("{}.example", "a".repeat(64));
+    for bad in [
+        "",
+        "a..b",
+        "example.com.",
+        "-a.example",
+        "a-.example",
+        "A.example",
+        "a_b.example",
+        "a;b.example",
+        "a,b",
+        "*.example",
+        "a'b",
+        "[::1]",
+        &long,
+        &label64,
+    ] {
+        assert!(!is_dns_name(bad), "{bad}");
+    }
 }
