@@ -226,11 +226,9 @@ async fn put(
             // Every bad field at once (SPEC): a create without a secret says so too.
             let named = errors.iter().any(|e| e.field == "client_secret");
             if !secret_in_body && !named {
-                let cc = ctx.config_context();
-                if matches!(
-                    tenants::load_fresh(&kv, &keys, &cc, id.as_str()).await,
-                    Ok(None)
-                ) {
+                // Only whether a record exists: a refused PUT writes nothing, not even the
+                // re-seal `load_fresh` does for a record under the previous key.
+                if matches!(tenants::read_raw(&kv, id.as_str()).await, Ok(None)) {
                     errors.extend(missing_secret().0);
                 }
             }
@@ -372,11 +370,14 @@ async fn delete(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
     let domains = tenants::stored_domains(&kv, id.as_str())
         .await
         .map_err(|_| kv_down())?;
-    release_domains(ctx, &kv, id, &domains).await;
+    // The record first: should that fail, nothing has changed. A mapping left behind by a
+    // failure after it is harmless: its owner no longer exists (404), and `check_domains`
+    // takes a mapping whose owner does not list the domain for stale.
     kv.delete(&tenants::tenant_key(id.as_str()))
         .await
         .map_err(|_| json_error(503, "kv_unavailable", "KV delete failed"))?;
     tenants::remember(id.as_str(), None, ctx.now_ms);
+    release_domains(ctx, &kv, id, &domains).await;
     Ok(respond::bare(204))
 }
 
