@@ -98,13 +98,13 @@ pub async fn provision(
         }
     }
     if let Err(e) = enqueue(env, &delivery, first_queue_delay_secs(last_retry_after)).await {
-        // Loud: this delivery exists nowhere else now; an operator must replay it.
-        queue_log(
-            &delivery,
-            "enqueue_failed",
-            Some("provisioning_enqueue_failed"),
-        );
-        return Err(e);
+        // Loud, in the request's one log line: this delivery exists nowhere else now, and an
+        // operator must replay it.
+        return Err(e.with_detail(format!(
+            "delivery lost, replay it: could not enqueue webhook_id {} (sub {}) after {attempt} \
+             attempts",
+            delivery.webhook_id, delivery.event.sub
+        )));
     }
     Err(
         AppError::page(Problem::ProvisioningPending, "provisioning_queued").with_detail(format!(
