@@ -2,7 +2,7 @@
 
 use url::form_urlencoded;
 
-use crate::core::authorize::PendingLogin;
+use crate::core::authorize::{PendingLogin, PENDING_LOGIN_TTL_SECS};
 use crate::core::secret::constant_time_eq;
 
 /// Largest query or body the callback reads (SPEC: 414/413 beyond).
@@ -65,6 +65,67 @@ impl CallbackError {
     }
 }
 
+/// A longer `state` is not one of ours (ours are 43 characters): unknown, without a KV read.
+pub const MAX_STATE_CHARS: usize = 128;
+
+/// SPEC callback check 1, before the KV read: the key of the pending login `state` names, or
+/// `None` when there is no usable `state` (the "expired — start again" page).
+pub fn pending_key(params: &CallbackParams) -> Option<String> {
+    params
+        .state
+        .as_deref()
+        .filter(|s| s.len() <= MAX_STATE_CHARS)
+        .map(|s| format!("pending:{s}"))
+}
+
+/// SPEC callback check 1, after the KV read: what to do with the pending login found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PendingRoute {
+    /// No pending login, one past its 10 minutes, or one of another tenant than this host's.
+    Expired,
+    /// Started on another host: the callback goes on there, where the binding cookie is
+    /// (302 with the same query for GET, 307 with none for a `form_post`, re-posted as is).
+    Relay { status: u16, location: String },
+    /// Ours: consume it and go on with checks 2–4.
+    Here,
+}
+
+/// `pending` as read from KV (`None`: absent or unreadable), for a callback that arrived on
+/// `origin` (serving `tenant_here`, `None` on the apex) at `now`, with the raw query or body.
+pub fn route_pending(
+    pending: Option<&PendingLogin>,
+    now: u64,
+    origin: &str,
+    tenant_here: Option<&str>,
+    raw: &str,
+    is_post: bool,
+) -> PendingRoute {
+    // The KV TTL is the main bound; `created_at` guards against a TTL that lingers.
+    let Some(p) = pending.filter(|p| now <= p.created_at.saturating_add(PENDING_LOGIN_TTL_SECS))
+    else {
+        return PendingRoute::Expired;
+    };
+    if p.start_origin != origin {
+        let target = format!("{}/authorization-code/callback", p.start_origin);
+        return if is_post {
+            PendingRoute::Relay {
+                status: 307,
+                location: target,
+            }
+        } else {
+            PendingRoute::Relay {
+                status: 302,
+                location: format!("{target}?{raw}"),
+            }
+        };
+    }
+    if tenant_here == Some(p.tenant.as_str()) {
+        PendingRoute::Here
+    } else {
+        PendingRoute::Expired
+    }
+}
+
 /// SPEC callback checks 2–4, after step 1 found (and consumed) the pending login:
 /// 2. the browser-binding cookie matches (constant time); 3. no `error` from the IdP;
 /// 4. an RFC 9207 `iss`, when present, equals the issuer. Returns the code to exchange.
@@ -122,6 +183,73 @@ mod tests {
             &req,
             0,
         )
+    }
+
+    #[test]
+    fn state_must_be_present_and_short() {
+        assert_eq!(pending_key(&parse_callback("code=c")), None);
+        assert_eq!(pending_key(&parse_callback("code=c&state=")), None);
+        let at_limit = format!("state={}", "s".repeat(MAX_STATE_CHARS));
+        assert!(pending_key(&parse_callback(&at_limit)).is_some());
+        let over = format!("state={}", "s".repeat(MAX_STATE_CHARS + 1));
+        assert_eq!(pending_key(&parse_callback(&over)), None);
+        assert_eq!(
+            pending_key(&parse_callback("state=abc&state=def")).as_deref(),
+            Some("pending:abc")
+        );
+    }
+
+    #[test]
+    fn pending_login_routes() {
+        let p = pending();
+        let here = "https://acme.example.com";
+        let route = |pending: Option<&PendingLogin>, now, origin, tenant, post| {
+            route_pending(pending, now, origin, tenant, "code=c&state=s", post)
+        };
+        assert_eq!(
+            route(Some(&p), 10, here, Some("acme"), false),
+            PendingRoute::Here
+        );
+        assert_eq!(
+            route(None, 10, here, Some("acme"), false),
+            PendingRoute::Expired
+        );
+        // Past its 10 minutes even if KV still has it.
+        let late = PENDING_LOGIN_TTL_SECS + 1;
+        assert_eq!(
+            route(Some(&p), late, here, Some("acme"), false),
+            PendingRoute::Expired
+        );
+        assert_eq!(
+            route(Some(&p), PENDING_LOGIN_TTL_SECS, here, Some("acme"), false),
+            PendingRoute::Here
+        );
+        // Another tenant's login arriving on this host, or on the apex with the start origin.
+        assert_eq!(
+            route(Some(&p), 10, here, Some("beta"), false),
+            PendingRoute::Expired
+        );
+        assert_eq!(
+            route(Some(&p), 10, here, None, false),
+            PendingRoute::Expired
+        );
+        // Started elsewhere: relayed there, the query kept for GET, the body re-posted.
+        let apex = "https://example.com";
+        assert_eq!(
+            route(Some(&p), 10, apex, None, false),
+            PendingRoute::Relay {
+                status: 302,
+                location: "https://acme.example.com/authorization-code/callback?code=c&state=s"
+                    .into()
+            }
+        );
+        assert_eq!(
+            route(Some(&p), 10, apex, None, true),
+            PendingRoute::Relay {
+                status: 307,
+                location: "https://acme.example.com/authorization-code/callback".into()
+            }
+        );
     }
 
     #[test]

@@ -5,8 +5,11 @@ use std::rc::Rc;
 
 use worker::Method;
 
-use crate::core::authorize::{PendingLogin, PENDING_LOGIN_TTL_SECS};
-use crate::core::callback::{check_callback, parse_callback, CallbackError, MAX_CALLBACK_BYTES};
+use crate::core::authorize::PendingLogin;
+use crate::core::callback::{
+    check_callback, parse_callback, pending_key, route_pending, CallbackError, PendingRoute,
+    MAX_CALLBACK_BYTES,
+};
 use crate::core::cookies;
 use crate::core::log::RequestLog;
 use crate::core::pages::Problem;
@@ -59,35 +62,37 @@ pub async fn handle(
     let kv = ctx.kv()?;
     let on_apex = tenant.is_none();
 
-    // 1. `state` names a pending login.
-    let state = params
-        .state
-        .clone()
-        .filter(|s| s.len() <= 128)
-        .ok_or_else(|| expired(on_apex))?;
-    let key = format!("pending:{state}");
+    // 1. `state` names a pending login (core::callback: the key, then the route).
+    let key = pending_key(&params).ok_or_else(|| expired(on_apex))?;
     // A value that does not parse reads as absent: expired, like a missing one.
-    let pending: PendingLogin = match kv.get_json::<PendingLogin>(&key).await {
-        // The KV TTL is the main bound; `created_at` guards against a TTL that lingers.
-        Ok(Some(p)) if ctx.now() <= p.created_at + PENDING_LOGIN_TTL_SECS => p,
-        Ok(_) => return Err(expired(on_apex)),
+    let pending = match kv.get_json::<PendingLogin>(&key).await {
+        Ok(p) => p,
         Err(_) => return Err(super::storage_unavailable()),
     };
-    log.tenant = Some(pending.tenant.clone());
-    // Every callback path ends on the host that served /login/sso, where the binding cookie is.
-    if pending.start_origin != ctx.origin {
-        log.outcome = "relayed_to_start_host";
-        let target = format!("{}/authorization-code/callback", pending.start_origin);
-        return Ok(if is_post {
-            respond::redirect(307, &target, &[])
-        } else {
-            respond::redirect(302, &format!("{target}?{raw}"), &[])
-        });
+    let here = tenant.as_ref().map(|t| t.id.as_str());
+    match route_pending(
+        pending.as_ref(),
+        ctx.now(),
+        &ctx.origin,
+        here,
+        &raw,
+        is_post,
+    ) {
+        PendingRoute::Expired => {
+            log.tenant = pending.map(|p| p.tenant);
+            return Err(expired(on_apex));
+        }
+        PendingRoute::Relay { status, location } => {
+            log.tenant = pending.map(|p| p.tenant);
+            log.outcome = "relayed_to_start_host";
+            return Ok(respond::redirect(status, &location, &[]));
+        }
+        PendingRoute::Here => {}
     }
-    let tenant = match tenant {
-        Some(t) if t.id == pending.tenant => t,
-        _ => return Err(expired(on_apex)),
+    let (Some(pending), Some(tenant)) = (pending, tenant) else {
+        return Err(expired(on_apex));
     };
+    log.tenant = Some(pending.tenant.clone());
     // One use only (best effort on KV; the IdP's single-use code, PKCE and the cookie close the
     // rest). Not awaited: its outcome changes nothing here, and an await costs a wasm re-entry.
     kv.delete_in_background(&key, ctx.wait);
