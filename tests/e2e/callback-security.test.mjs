@@ -48,7 +48,7 @@ async function callbackLog(mark, status) {
   return stack.worker.waitForLog((l) => l.status === status && /callback/.test(l.route), { since: mark });
 }
 
-async function expectRefused(id, status, re, { as } = {}) {
+async function expectRefused(id, status, re, { as, code } = {}) {
   const s = await attempt(id);
   assert.ok(s.callbackUrl, `${id}: the provider answered the callback\n${s.explain()}`);
   assert.equal(s.final.status, status, `${id}: ${s.explain()}`);
@@ -58,9 +58,13 @@ async function expectRefused(id, status, re, { as } = {}) {
   else if (re) assert.match(pageText(s.final.body), re, `${id}: page text`);
   const line = await callbackLog(s.mark, status);
   assertLogLine(line, { failure: true });
+  if (code) assert.equal(line.error, code, `${id}: refused by the check it targets`);
   if (as) {
-    assertNoSecrets(s.final.body, as.secrets(), `${id} error page`);
-    assertNoSecrets(s.final.headers.location ?? '', as.secrets(), `${id} Location`);
+    // Every response of the callback's walk (the relay hops' Location headers included).
+    for (const r of s.callbackChain) {
+      assertNoSecrets(r.body ?? '', as.secrets(), `${id}: ${r.status} body`);
+      assertNoSecrets(r.headers.location ?? '', as.secrets(), `${id}: ${r.status} Location`);
+    }
   }
   return { s, line };
 }
@@ -78,10 +82,8 @@ describe('ID token verification (OIDC Core 3.1.3.7): every failure is a 502 with
     test(`${name}: ${m.what}`, async () => {
       const id = `m-${name}`;
       const { as } = await scenario(id, { idToken: name, jwks: name === 'alg-keytype-mismatch' ? ['rsa1', 'ec1'] : ['rsa1'] });
-      const { line } = await expectRefused(id, 502, 'unverified', { as });
+      await expectRefused(id, 502, 'unverified', { as, code: m.code });
       assert.equal(as.counters.token, 1, 'one token request');
-      // Its signature is good: refused for the repeat, not taken for a forgery.
-      if (name === 'nonce-repeated') assert.equal(line.error, 'id_token_malformed');
     });
   }
 
@@ -101,7 +103,7 @@ describe('ID token verification (OIDC Core 3.1.3.7): every failure is a 502 with
 
   test('a kid-less token when two RSA keys fit is refused', async () => {
     const { as } = await scenario('m-nokid-two', { idToken: 'no-kid', jwks: ['rsa1', 'rsa2'] });
-    await expectRefused('m-nokid-two', 502, 'unverified', { as });
+    await expectRefused('m-nokid-two', 502, 'unverified', { as, code: 'id_token_ambiguous_key' });
   });
 });
 
@@ -112,7 +114,7 @@ describe('JWKS refresh', () => {
     const warm = as.counters.jwks;
     assert.ok(warm >= 1);
     as.set({ idToken: 'unknown-kid' });
-    for (let i = 0; i < 4; i += 1) await expectRefused('flood', 502, 'unverified', { as });
+    for (let i = 0; i < 4; i += 1) await expectRefused('flood', 502, 'unverified', { as, code: 'id_token_unknown_kid' });
     assert.ok(as.counters.jwks - warm <= 1, `JWKS fetched ${as.counters.jwks - warm} more times for 4 unknown-kid tokens`);
   });
 
@@ -129,18 +131,18 @@ describe('JWKS refresh', () => {
 
 describe('token endpoint failures', () => {
   const cases = [
-    ['t-500', { token: 'status-500' }, 502, /try again/i],
-    ['t-notjson', { token: 'not-json' }, 502, null],
-    ['t-noidtoken', { token: 'no-id-token' }, 502, null],
-    ['t-redirect', { token: 'redirect' }, 502, null],
-    ['t-invalid-grant', { token: 'invalid_grant' }, 400, null],
-    ['t-reset', { token: 'reset' }, 502, null],
+    ['t-500', { token: 'status-500' }, 502, /try again/i, 'token_status'],
+    ['t-notjson', { token: 'not-json' }, 502, null, 'token_not_json'],
+    ['t-noidtoken', { token: 'no-id-token' }, 502, null, 'token_no_id_token'],
+    ['t-redirect', { token: 'redirect' }, 502, null, 'token_redirect'],
+    ['t-invalid-grant', { token: 'invalid_grant' }, 400, null, 'token_oauth_error'],
+    ['t-reset', { token: 'reset' }, 502, null, 'token_unreachable'],
   ];
-  for (const [id, opts, status, re] of cases) {
+  for (const [id, opts, status, re, code] of cases) {
     test(`${opts.token} → ${status}`, async () => {
       const { as } = await scenario(id, opts);
       const hitsBefore = bad.evil.hits.length;
-      await expectRefused(id, status, re, { as });
+      await expectRefused(id, status, re, { as, code });
       assert.equal(bad.evil.hits.length, hitsBefore, 'the token redirect was not followed');
     });
   }
@@ -168,7 +170,7 @@ describe('token endpoint failures', () => {
     test(`${what} → 504 within 10 s`, { timeout: 60_000 }, async () => {
       const { as } = await scenario(id, { token, slowMs: 14_000 });
       const t0 = Date.now();
-      await expectRefused(id, 504, /try again/i, { as });
+      await expectRefused(id, 504, /try again/i, { as, code: 'token_timeout' });
       const took = Date.now() - t0;
       assert.ok(took >= 9_000 && took < 14_000, `gave up after ${took} ms`);
     });
@@ -192,7 +194,7 @@ describe('token endpoint failures', () => {
 describe('callback parameters', () => {
   test('RFC 9207: an iss parameter that is not the issuer → 400', async () => {
     const { as } = await scenario('iss-wrong', { issOnCallback: 'wrong' });
-    await expectRefused('iss-wrong', 400, null, { as });
+    await expectRefused('iss-wrong', 400, null, { as, code: 'iss_param_mismatch' });
     assert.equal(as.counters.token, 0, 'no code exchange after an iss mismatch');
   });
 
@@ -210,15 +212,14 @@ describe('callback parameters', () => {
 
   test('an error from the provider: 400 page, escaped, no code exchange', async () => {
     const { as } = await scenario('authz-error', { authorizeError: { error: 'access_denied', error_description: 'Nope <img src=x> & more' } });
-    const { s } = await expectRefused('authz-error', 400, 'accessDenied', { as });
+    const { s } = await expectRefused('authz-error', 400, 'accessDenied', { as, code: 'idp_access_denied' });
     assert.ok(!s.final.body.includes('<img src=x>'));
     assert.equal(as.counters.token, 0);
   });
 
   test('another error from the provider: 400 page naming it, no code exchange', async () => {
     const { as } = await scenario('authz-other', { authorizeError: { error: 'temporarily_unavailable', error_description: 'Try later <b>please</b>' } });
-    const { s, line } = await expectRefused('authz-other', 400, /identity provider/i, { as });
-    assert.equal(line.error, 'idp_error');
+    const { s } = await expectRefused('authz-other', 400, /identity provider/i, { as, code: 'idp_error' });
     assert.ok(s.final.body.includes('temporarily_unavailable'), 'the error code is shown');
     assert.ok(!s.final.body.includes('<b>please</b>'), 'error_description is escaped');
     assert.equal(as.counters.token, 0);
@@ -262,17 +263,17 @@ describe('member identity', () => {
 
   test('userinfo with another sub → 502', async () => {
     const { as } = await scenario('ui-sub', { idTokenOmit: ['email'], userinfo: 'different-sub' });
-    await expectRefused('ui-sub', 502, null, { as });
+    await expectRefused('ui-sub', 502, null, { as, code: 'userinfo_sub_mismatch' });
   });
 
   test('no email even at userinfo → 502', async () => {
     const { as } = await scenario('ui-noemail', { idTokenOmit: ['email'], userinfoClaims: { email: undefined } });
-    await expectRefused('ui-noemail', 502, null, { as });
+    await expectRefused('ui-noemail', 502, null, { as, code: 'no_email' });
   });
 
   test('email_verified false → 403 unless allow_unverified_email', async () => {
     const { as } = await scenario('unverified', { claims: { email_verified: false } });
-    await expectRefused('unverified', 403, /verif/i, { as });
+    await expectRefused('unverified', 403, /verif/i, { as, code: 'email_unverified' });
     await scenario('unverified-ok', { claims: { email_verified: false } }, { allow_unverified_email: true });
     await expectAccepted('unverified-ok', (c) => assert.equal(c.email_verified, false));
   });
@@ -280,14 +281,14 @@ describe('member identity', () => {
 
 describe('discovery', () => {
   const cases = [
-    ['d-wrong-issuer', { discovery: 'wrong-issuer' }],
-    ['d-foreign-token', { discovery: 'foreign-token-endpoint' }],
-    ['d-foreign-authz', { discovery: 'foreign-authorize' }],
-    ['d-foreign-jwks', { discovery: 'foreign-jwks' }],
-    ['d-not-json', { discovery: 'not-json' }],
-    ['d-500', { discovery: 'status-500' }],
+    ['d-wrong-issuer', { discovery: 'wrong-issuer' }, 'issuer_mismatch'],
+    ['d-foreign-token', { discovery: 'foreign-token-endpoint' }, 'discovery_foreign_endpoint'],
+    ['d-foreign-authz', { discovery: 'foreign-authorize' }, 'discovery_foreign_endpoint'],
+    ['d-foreign-jwks', { discovery: 'foreign-jwks' }, 'discovery_foreign_endpoint'],
+    ['d-not-json', { discovery: 'not-json' }, 'discovery_not_json'],
+    ['d-500', { discovery: 'status-500' }, 'discovery_status'],
   ];
-  for (const [id, opts] of cases) {
+  for (const [id, opts, code] of cases) {
     test(`${opts.discovery}: the login does not start and nothing is sent anywhere`, async () => {
       const { as } = await scenario(id, opts);
       const hits = bad.evil.hits.length;
@@ -300,6 +301,7 @@ describe('discovery', () => {
       assert.equal(bad.evil.hits.length, hits, 'nothing sent to the foreign host');
       const line = await stack.worker.waitForLog((l) => l.status === r.status, { since: mark });
       assertLogLine(line, { failure: true });
+      assert.equal(line.error, code, 'refused by the check it targets');
     });
   }
 });

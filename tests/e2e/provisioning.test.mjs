@@ -167,8 +167,14 @@ describe('provisioning', () => {
     // …and the member can now sign in.
     const again = await stack.signIn({ tenant: 'prov-down', user: 'bob', jar: j });
     assert.ok(again.accepted, again.explain());
-    const ids = new Set(deliveries('prov-down').map((x) => x.headers['webhook-id']));
-    assert.equal(ids.size, 1, 'queue and request deliveries share the webhook-id');
+    // The in-request attempts (refused connections, recorded without a body), the queued one
+    // and the later sign-in's: one webhook-id.
+    const inRequest = stack.portal.webhook.deliveries.filter((x) => x.refusedConnection && x.at >= t0 && x.at < upAt);
+    assert.ok(inRequest.length >= 2, `${inRequest.length} in-request attempts recorded`);
+    const all = [...inRequest, ...deliveries('prov-down')];
+    const ids = new Set(all.map((x) => x.headers['webhook-id']));
+    assert.ok(!ids.has(undefined), 'every attempt carried a webhook-id');
+    assert.equal(ids.size, 1, `request, queue and later deliveries share the webhook-id (${all.length} deliveries)`);
   });
 
   test('the 403 delivery was never retried, not even through the queue', { timeout: 90_000 }, async () => {
@@ -179,6 +185,8 @@ describe('provisioning', () => {
 });
 
 test('log lines and no secret in the worker output', async () => {
-  for (const l of stack.worker.logLines()) assertLogLine(l);
+  const lines = stack.worker.logLines();
+  assert.ok(lines.length >= 10, `${lines.length} log lines`);
+  for (const l of lines) assertLogLine(l);
   assertNoSecrets(stack.worker.output(), [...webhookSecrets, ...webhookSecrets.map((s) => s.slice(6)), ...stack.op.log.secrets, stack.worker.adminToken], 'wrangler output');
 });

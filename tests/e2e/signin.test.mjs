@@ -234,9 +234,11 @@ describe('sign-in', () => {
       const s = await signIn({ tenant: 'acme', user: 'alice', returnTo: v, jar: jar('rt') });
       assert.ok(s.accepted, `${JSON.stringify(v).slice(0, 40)}: sign-in still completes\n${s.explain()}`);
       assert.ok(!('return_to' in s.accepted.claims), `${JSON.stringify(v).slice(0, 40)} was kept as ${JSON.stringify(s.accepted.claims.return_to)}`);
-      for (const r of [...s.chain, ...(s.final ? [s.final] : [])]) {
-        if (r.location) assert.ok(!/evil\.example/.test(new URL(r.location).host), `redirected to ${r.location}`);
-      }
+      // Every hop of the walk, login and callback: some redirect, none off to evil.example.
+      const hops = [...s.loginChain, ...s.callbackChain].filter((r) => r.location);
+      assert.ok(hops.length >= 2, `${hops.length} redirects seen`);
+      for (const r of hops) assert.ok(!/evil\.example/.test(new URL(r.location, r.url).host), `redirected to ${r.location}`);
+      assert.ok(s.handoff.action.startsWith(stack.portal.url), `handoff to ${s.handoff.action}`);
     }
   });
 

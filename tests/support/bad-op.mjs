@@ -22,36 +22,37 @@ export const DEFAULT_CLAIMS = {
 
 /**
  * ID token mutations. Each names what it does; `ok: true` marks controls the worker must
- * accept. `log` lists acceptable fragments of the worker's log `error` code (lower case).
+ * accept; `code` is the log line's `error` the worker must refuse the others with — the
+ * check that fires, so a test fails when that check is removed (not only when all are).
  */
 export const ID_TOKEN_MUTATIONS = {
-  'forged-signature': { ok: false, what: 'signed by a key that is not in the JWKS, under a published kid' },
-  'wrong-iss': { ok: false, what: 'iss is another issuer' },
-  'aud-other': { ok: false, what: 'aud does not contain the client' },
-  'multi-aud-no-azp': { ok: false, what: 'several audiences, no azp' },
-  'multi-aud-wrong-azp': { ok: false, what: 'several audiences, azp names another client' },
+  'forged-signature': { ok: false, code: 'id_token_bad_signature', what: 'signed by a key that is not in the JWKS, under a published kid' },
+  'wrong-iss': { ok: false, code: 'id_token_wrong_issuer', what: 'iss is another issuer' },
+  'aud-other': { ok: false, code: 'id_token_wrong_audience', what: 'aud does not contain the client' },
+  'multi-aud-no-azp': { ok: false, code: 'id_token_azp_mismatch', what: 'several audiences, no azp' },
+  'multi-aud-wrong-azp': { ok: false, code: 'id_token_azp_mismatch', what: 'several audiences, azp names another client' },
   'multi-aud-azp-ok': { ok: true, what: 'several audiences, azp = client_id (valid)' },
-  expired: { ok: false, what: 'exp 10 minutes ago' },
-  'iat-missing': { ok: false, what: 'no iat' },
-  'iat-future': { ok: false, what: 'iat 10 minutes in the future' },
-  'nonce-wrong': { ok: false, what: 'nonce differs from the one sent' },
-  'nonce-missing': { ok: false, what: 'no nonce' },
-  'sub-missing': { ok: false, what: 'no sub' },
-  'alg-none': { ok: false, what: 'alg none, empty signature' },
-  'hs256-public-key-pem': { ok: false, what: 'HS256 with the RSA public key PEM as the HMAC secret' },
-  'hs256-public-jwk': { ok: false, what: 'HS256 with the RSA public JWK JSON as the HMAC secret' },
-  'ps256': { ok: false, what: 'PS256 (not an allowed algorithm) with a published RSA key' },
-  'alg-keytype-mismatch': { ok: false, what: 'RS256 header whose kid names the EC key' },
-  'unknown-kid': { ok: false, what: 'signed by a key never published, its own kid' },
+  expired: { ok: false, code: 'id_token_expired', what: 'exp 10 minutes ago' },
+  'iat-missing': { ok: false, code: 'id_token_missing_iat', what: 'no iat' },
+  'iat-future': { ok: false, code: 'id_token_issued_in_future', what: 'iat 10 minutes in the future' },
+  'nonce-wrong': { ok: false, code: 'id_token_nonce_mismatch', what: 'nonce differs from the one sent' },
+  'nonce-missing': { ok: false, code: 'id_token_missing_nonce', what: 'no nonce' },
+  'sub-missing': { ok: false, code: 'id_token_missing_sub', what: 'no sub' },
+  'alg-none': { ok: false, code: 'id_token_unsupported_alg', what: 'alg none, empty signature' },
+  'hs256-public-key-pem': { ok: false, code: 'id_token_unsupported_alg', what: 'HS256 with the RSA public key PEM as the HMAC secret' },
+  'hs256-public-jwk': { ok: false, code: 'id_token_unsupported_alg', what: 'HS256 with the RSA public JWK JSON as the HMAC secret' },
+  'ps256': { ok: false, code: 'id_token_unsupported_alg', what: 'PS256 (not an allowed algorithm) with a published RSA key' },
+  'alg-keytype-mismatch': { ok: false, code: 'id_token_key_mismatch', what: 'RS256 header whose kid names the EC key' },
+  'unknown-kid': { ok: false, code: 'id_token_unknown_kid', what: 'signed by a key never published, its own kid' },
   'no-kid': { ok: null, what: 'no kid in the header (valid only when exactly one key fits)' },
-  'two-segments': { ok: false, what: 'malformed: two segments' },
-  'bad-json': { ok: false, what: 'malformed: payload is not JSON' },
-  'exp-missing': { ok: false, what: 'no exp' },
-  'crit-header': { ok: false, what: 'validly signed, with a crit header naming an extension the worker does not know' },
-  'nbf-future': { ok: false, what: 'nbf 10 minutes in the future' },
+  'two-segments': { ok: false, code: 'id_token_malformed', what: 'malformed: two segments' },
+  'bad-json': { ok: false, code: 'id_token_malformed', what: 'malformed: payload is not JSON' },
+  'exp-missing': { ok: false, code: 'id_token_missing_exp', what: 'no exp' },
+  'crit-header': { ok: false, code: 'id_token_crit_header', what: 'validly signed, with a crit header naming an extension the worker does not know' },
+  'nbf-future': { ok: false, code: 'id_token_not_yet_valid', what: 'nbf 10 minutes in the future' },
   'exp-in-skew': { ok: true, what: 'exp 60 s ago: inside the 120 s clock skew (valid)' },
   'iat-in-skew': { ok: true, what: 'iat 60 s in the future: inside the 120 s clock skew (valid)' },
-  'nonce-repeated': { ok: false, what: 'validly signed, but the payload names nonce twice: another first, the real one last' },
+  'nonce-repeated': { ok: false, code: 'id_token_malformed', what: 'validly signed, but the payload names nonce twice: another first, the real one last' },
 };
 
 async function key(alg, kid) {

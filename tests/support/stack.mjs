@@ -145,5 +145,6 @@ export async function signIn({ worker, portal, tenant, user = 'alice', jar = new
     `login chain:\n  ${describeChain(s.chain)}\ncallback chain:\n  ${describeChain(c.chain)}\nfinal page (${c.final.status}): ${pageText(c.final.body).slice(0, 500)}${
       c.refused ? `\nportal refused: ${c.refused.reason}` : ''
     }`;
-  return { ...s, ...c, explain };
+  // `chain` is the callback's (completeLogin's overwrites startLogin's); both are kept apart.
+  return { ...s, ...c, loginChain: s.chain, callbackChain: c.chain, explain };
 }
