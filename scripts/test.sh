@@ -10,7 +10,8 @@ start=$(date +%s)
 echo "== unit tests (src/core, native)"
 cargo test --locked
 echo "== building the worker (wasm)"
-bash scripts/build-worker.sh
+# Always a fresh build here, even when the caller's environment asks to reuse one.
+PORTAL_SSO_PREBUILT= bash scripts/build-worker.sh
 echo "== end-to-end tests (wrangler dev + OpenID Providers + Chromium)"
 node --test tests/harness/
 PORTAL_SSO_PREBUILT=1 node --test --test-concurrency=2 --test-timeout=300000 tests/e2e/
