@@ -50,9 +50,7 @@ impl RawTenantConfig {
             _ => Err(ConfigErrors::one("body", "must be a JSON object")),
         }
     }
-}
 
-impl RawTenantConfig {
     /// `client_secret` is in the body (not absent, not `null`).
     pub fn has_client_secret(&self) -> bool {
         !matches!(self.0.get("client_secret"), None | Some(Value::Null))

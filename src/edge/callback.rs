@@ -69,6 +69,7 @@ pub async fn handle(
         Ok(p) => p,
         Err(_) => return Err(super::storage_unavailable()),
     };
+    log.tenant = pending.as_ref().map(|p| p.tenant.clone());
     let here = tenant.as_ref().map(|t| t.id.as_str());
     match route_pending(
         pending.as_ref(),
@@ -78,21 +79,17 @@ pub async fn handle(
         &raw,
         is_post,
     ) {
-        PendingRoute::Expired => {
-            log.tenant = pending.map(|p| p.tenant);
-            return Err(expired(on_apex));
-        }
+        PendingRoute::Expired => return Err(expired(on_apex)),
         PendingRoute::Relay { status, location } => {
-            log.tenant = pending.map(|p| p.tenant);
             log.outcome = "relayed_to_start_host";
             return Ok(respond::redirect(status, &location, &[]));
         }
         PendingRoute::Here => {}
     }
+    // `Here` means both are there; the pattern only spares an unwrap.
     let (Some(pending), Some(tenant)) = (pending, tenant) else {
         return Err(expired(on_apex));
     };
-    log.tenant = Some(pending.tenant.clone());
     // One use only (best effort on KV; the IdP's single-use code, PKCE and the cookie close the
     // rest). Not awaited: its outcome changes nothing here, and an await costs a wasm re-entry.
     kv.delete_in_background(&key, ctx.wait);
