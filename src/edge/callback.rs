@@ -69,7 +69,11 @@ pub async fn handle(
         Ok(p) => p,
         Err(_) => return Err(super::storage_unavailable()),
     };
-    log.tenant = pending.as_ref().map(|p| p.tenant.clone());
+    // The pending login names the tenant (on the apex, the only way to know it); without one
+    // the host's tenant, set by the router, stays.
+    if let Some(p) = &pending {
+        log.tenant = Some(p.tenant.clone());
+    }
     let here = tenant.as_ref().map(|t| t.id.as_str());
     match route_pending(
         pending.as_ref(),

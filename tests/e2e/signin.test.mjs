@@ -343,10 +343,14 @@ describe('callback checks', () => {
 
   test('missing or unknown state: 400 page with a link to /login', async () => {
     for (const q of ['code=abc', 'code=abc&state=unknownstate000000000000000000000000000000000', `code=abc&state=${'s'.repeat(129)}`]) {
+      const mark = stack.worker.mark();
       const r = await request(`${acme.origin}${CALLBACK_PATH}?${q}`);
       assert.equal(r.status, 400, `${q} → ${r.status}`);
       assertHtmlHeaders(r, { what: q });
       assert.match(r.body, /href="[^"]*\/login"/);
+      // The log line still names the tenant of the host, with no pending login to name it.
+      const line = await stack.worker.waitForLog((l) => l.error === 'unknown_state', { since: mark });
+      assert.equal(line.tenant, 'acme', JSON.stringify(line));
     }
     const apex = await request(`${stack.worker.apex}${CALLBACK_PATH}?code=abc&state=unknownstate000000000000000000000000000000000`);
     assert.equal(apex.status, 400, 'unknown state on the apex callback');
