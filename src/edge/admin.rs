@@ -91,6 +91,13 @@ pub async fn handle(
     log: &mut RequestLog,
 ) -> Result<Response, AppError> {
     authorized(&req, ctx)?;
+    // SPEC: "A body over 64 KiB gets 413" — on every admin route, also those that never read
+    // their body (check, webhook-secret, DELETE): judged by the declared length, nothing read.
+    if super::body::declared_length(req.header("content-length"))
+        .is_some_and(|n| n > MAX_BODY_BYTES)
+    {
+        return Err(json_error(413, "body_too_large", "the body is over 64 KiB"));
+    }
     let segments: Vec<&str> = path
         .trim_start_matches("/admin")
         .trim_matches('/')

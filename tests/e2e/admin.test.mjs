@@ -359,6 +359,16 @@ describe('validation', () => {
     const r = await stack.worker.admin('PUT', '/admin/tenants/huge', baseConfig({ sign_in_button_label: 'x', idp_id: 'i'.repeat(70 * 1024) }));
     assert.equal(r.status, 413);
     assert.equal((await stack.worker.admin('GET', '/admin/tenants/huge')).status, 404);
+    // Routes that never read a body refuse one over 64 KiB too, before doing anything.
+    await create('huge-post');
+    const padding = 'p'.repeat(70 * 1024);
+    for (const route of ['check', 'webhook-secret']) {
+      const p = await stack.worker.admin('POST', `/admin/tenants/huge-post/${route}`, { padding });
+      assert.equal(p.status, 413, `POST ${route} with 70 KiB → ${p.status}`);
+    }
+    const d = await stack.worker.admin('DELETE', '/admin/tenants/huge-post', { padding });
+    assert.equal(d.status, 413, `DELETE with 70 KiB → ${d.status}`);
+    assert.equal((await stack.worker.admin('GET', '/admin/tenants/huge-post')).status, 200, 'still there');
   });
 });
 

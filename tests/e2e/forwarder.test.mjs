@@ -125,6 +125,7 @@ describe('forwarding', () => {
     const big = 'z'.repeat(9 * 1024);
     assert.equal((await request(`${fwdCallback}?code=${big}`)).status, 414);
     assert.equal((await request(fwdCallback, { method: 'POST', body: new URLSearchParams({ code: big }) })).status, 413);
+    assert.equal((await request(`${fwdCallback}?pad=${big}`, { method: 'POST', body: new URLSearchParams({ code: 'c' }) })).status, 414, 'a POST with a query over 8 KiB');
   });
 });
 

@@ -75,6 +75,12 @@ test('oversize callback query gets 414 and oversize callback body gets 413', asy
   });
   assert.equal(b.status, 413, `body over 8 KiB → ${b.status}`);
   assertSmallClearAnswer(b, 'oversize body');
+  // A form_post whose query is over 8 KiB: its query is not read, but the bound holds.
+  const pq = await request(`${worker.apex}/authorization-code/callback?pad=${big}`, {
+    method: 'POST',
+    body: new URLSearchParams({ state: 'x', code: 'abc' }),
+  });
+  assert.equal(pq.status, 414, `POST with a query over 8 KiB → ${pq.status}`);
 });
 
 test('oversize admin body gets 413', async () => {
