@@ -253,8 +253,9 @@ pub enum DeliveryOutcome {
 /// Judges one attempt.
 ///
 /// - 2xx: delivered.
-/// - 429 and 5xx: retry, honouring `Retry-After` given in seconds (an HTTP-date counts as
-///   unknown; the backoff then applies).
+/// - 429 and 5xx: retry, honouring `Retry-After` (RFC 9110 §10.2.3) in seconds, or as an
+///   HTTP-date measured against the response's own `Date` (so the receiver's clock and ours
+///   need not agree; without a `Date`, or with a date in the past, the backoff applies).
 /// - 3xx: retry. Redirects are never followed (SSRF), yet a redirect is not the receiver
 ///   refusing the member either; it is mostly a transient or fixable setup problem, and
 ///   retrying keeps the delivery alive until the queue's window ends and the edge logs it.
@@ -275,7 +276,9 @@ pub fn classify(result: Result<&InboundResponse, FetchFailure>) -> DeliveryOutco
             created: reports_created(response),
         },
         429 | 500..=599 => DeliveryOutcome::Retry {
-            retry_after_secs: response.header("retry-after").and_then(retry_after_secs),
+            retry_after_secs: response
+                .header("retry-after")
+                .and_then(|v| retry_after_secs(v, response.header("date"))),
         },
         status @ 400..=499 => DeliveryOutcome::Rejected { status },
         _ => DeliveryOutcome::Retry {
@@ -294,14 +297,61 @@ fn reports_created(response: &InboundResponse) -> bool {
         .unwrap_or(false)
 }
 
-/// `Retry-After` as delay-seconds (RFC 9110 §10.2.3); `None` for an HTTP-date or garbage.
-fn retry_after_secs(value: &str) -> Option<u64> {
+/// `Retry-After` as seconds to wait (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date less
+/// the response's `Date`; `None` for garbage, or a date with no `Date` to measure it from.
+fn retry_after_secs(value: &str, date: Option<&str>) -> Option<u64> {
     let value = value.trim();
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+    if value.is_empty() {
         return None;
     }
-    // All digits yet too large for u64: treat as "very long", which the policies clamp.
-    Some(value.parse().unwrap_or(u64::MAX))
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        // All digits yet too large for u64: treat as "very long", which the policies clamp.
+        return Some(value.parse().unwrap_or(u64::MAX));
+    }
+    let (at, now) = (http_date(value)?, http_date(date?)?);
+    Some(at.saturating_sub(now))
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// An IMF-fixdate (RFC 9110 §5.6.7, `Sun, 06 Nov 1994 08:49:37 GMT`) as seconds since the
+/// epoch; `None` for anything else, the obsolete RFC 850 and asctime forms included.
+fn http_date(value: &str) -> Option<u64> {
+    let (_weekday, rest) = value.trim().split_once(", ")?;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let number = |s: &str, len: usize| {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    let (day, year) = (number(day, 2)?, number(year, 4)?);
+    let month = MONTHS.iter().position(|m| m == month)? as u64 + 1;
+    let hms: Vec<&str> = time.split(':').collect();
+    let [h, m, s] = hms.as_slice() else {
+        return None;
+    };
+    let (h, m, s) = (number(h, 2)?, number(m, 2)?, number(s, 2)?);
+    if !(1..=31).contains(&day) || year < 1970 || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3_600 + m * 60 + s)
+}
+
+/// Howard Hinnant's `days_from_civil`, the inverse of [`civil_from_days`], for dates on or
+/// after 1970-01-01.
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400; // [0, 399]
+    let mp = (month + 9) % 12; // March = 0
+    let doy = (153 * mp + 2) / 5 + day - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    (era * 146_097 + doe).saturating_sub(719_468)
 }
 
 /// Delay before in-request attempt `attempt + 1`, after `attempt` failed ones (≥ 1), or

@@ -60,13 +60,20 @@ async fn exchange(
 }
 
 fn copy_headers(headers: &Headers) -> Vec<(String, String)> {
-    KEPT_HEADERS
+    let mut kept: Vec<(String, String)> = KEPT_HEADERS
         .iter()
         .filter_map(|name| {
             let value = super::js::get_header(headers, name)?;
             Some((name.to_string(), value))
         })
-        .collect()
+        .collect();
+    // A `Retry-After` date counts from the answer's own `Date`: read only then.
+    if kept.iter().any(|(name, _)| name == "retry-after") {
+        if let Some(date) = super::js::get_header(headers, "date") {
+            kept.push(("date".to_string(), date));
+        }
+    }
+    kept
 }
 
 /// A body with a declared length within the cap is read in one go; one over it is never

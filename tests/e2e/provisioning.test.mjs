@@ -102,6 +102,18 @@ describe('provisioning', () => {
     assert.ok(list[1].at - list[0].at >= 900, `waited for Retry-After (${list[1].at - list[0].at} ms)`);
   });
 
+  test('429 with Retry-After as an HTTP-date is retried at that date (counted from the answer\'s Date)', async () => {
+    await provTenant('prov-429-date');
+    const base = Math.floor(Date.now() / 1000) * 1000;
+    const headers = { date: new Date(base).toUTCString(), 'retry-after': new Date(base + 3000).toUTCString() };
+    stack.portal.webhook.script.push({ status: 429, headers }, 201);
+    const s = await stack.signIn({ tenant: 'prov-429-date', user: 'alice' });
+    assert.ok(s.accepted, s.explain());
+    const list = deliveries('prov-429-date');
+    assert.deepEqual(list.map((d) => d.answered), [429, 201]);
+    assert.ok(list[1].at - list[0].at >= 2_900, `waited for the Retry-After date (${list[1].at - list[0].at} ms)`);
+  });
+
   test('403 is final: error page, no handoff, no retry', async () => {
     await provTenant('prov-403');
     stack.portal.webhook.script.push(403);

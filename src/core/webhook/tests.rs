@@ -295,8 +295,24 @@ fn server_errors_and_throttling_are_retried_with_retry_after() {
         classify(Ok(&response(429, &[("retry-after", " 3 ")], ""))),
         retry(Some(3))
     );
+    // An HTTP-date counts from the response's own Date; without one it is unknown.
     let date = [("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT")];
     assert_eq!(classify(Ok(&response(429, &date, ""))), retry(None));
+    let dated = [
+        ("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ("Date", "Wed, 21 Oct 2015 07:26:30 GMT"),
+    ];
+    assert_eq!(classify(Ok(&response(429, &dated, ""))), retry(Some(90)));
+    let past = [
+        ("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ("Date", "Thu, 22 Oct 2015 00:00:00 GMT"),
+    ];
+    assert_eq!(classify(Ok(&response(503, &past, ""))), retry(Some(0)));
+    let obsolete = [
+        ("Retry-After", "Wednesday, 21-Oct-15 07:28:00 GMT"),
+        ("Date", "Wed, 21 Oct 2015 07:26:30 GMT"),
+    ];
+    assert_eq!(classify(Ok(&response(503, &obsolete, ""))), retry(None));
     assert_eq!(
         classify(Ok(&response(429, &[("Retry-After", "-5")], ""))),
         retry(None)
@@ -463,4 +479,44 @@ fn first_queue_retry_honours_retry_after_within_60_s() {
     assert_eq!(first_queue_delay_secs(Some(45)), 45);
     assert_eq!(first_queue_delay_secs(Some(60)), 60);
     assert_eq!(first_queue_delay_secs(Some(3_600)), 60);
+}
+
+#[test]
+fn http_dates_read_as_imf_fixdate_only() {
+    assert_eq!(
+        http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+        Some(784_111_777)
+    );
+    assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+    assert_eq!(
+        http_date("Tue, 29 Feb 2028 23:59:59 GMT"),
+        Some(1_835_481_599)
+    );
+    // Round trip against the RFC 3339 writer for a spread of instants.
+    for t in [0, 59, 86_399, 951_782_400, 1_795_789_283, 4_102_444_800] {
+        let (days, rem) = (t / 86_400, t % 86_400);
+        let (y, m, d) = civil_from_days(days);
+        let text = format!(
+            "Xyz, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+            MONTHS[(m - 1) as usize],
+            rem / 3_600,
+            rem % 3_600 / 60,
+            rem % 60
+        );
+        assert_eq!(http_date(&text), Some(t), "{text}");
+    }
+    for bad in [
+        "",
+        "Sun, 6 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 94 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 06 Foo 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1969 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49 GMT",
+        "Sun Nov  6 08:49:37 1994",
+        "Sun, 32 Nov 1994 08:49:37 GMT",
+    ] {
+        assert_eq!(http_date(bad), None, "{bad:?}");
+    }
 }
