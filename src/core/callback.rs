@@ -15,22 +15,32 @@ pub struct CallbackParams {
     pub iss: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// The first of these names that appeared more than once (RFC 6749 §3.1: "parameters MUST
+    /// NOT be included more than once"); such a callback is refused before anything else.
+    pub repeated: Option<&'static str>,
 }
 
-/// Parses `application/x-www-form-urlencoded` parameters; the first occurrence wins and empty
-/// values count as absent.
+/// Parses `application/x-www-form-urlencoded` parameters. Empty values count as absent; a
+/// name of ours given twice (even once empty) is noted in `repeated`, for a refusal: which of
+/// two `iss` or `state` values the checks saw would otherwise be a parsing detail.
 pub fn parse_callback(raw: &str) -> CallbackParams {
     let mut p = CallbackParams::default();
+    let mut seen = [false; 5];
     for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
-        let slot = match k.as_ref() {
-            "code" => &mut p.code,
-            "state" => &mut p.state,
-            "iss" => &mut p.iss,
-            "error" => &mut p.error,
-            "error_description" => &mut p.error_description,
+        let (i, name, slot) = match k.as_ref() {
+            "code" => (0, "code", &mut p.code),
+            "state" => (1, "state", &mut p.state),
+            "iss" => (2, "iss", &mut p.iss),
+            "error" => (3, "error", &mut p.error),
+            "error_description" => (4, "error_description", &mut p.error_description),
             _ => continue,
         };
-        if slot.is_none() && !v.is_empty() {
+        if seen[i] {
+            p.repeated = p.repeated.or(Some(name));
+            continue;
+        }
+        seen[i] = true;
+        if !v.is_empty() {
             *slot = Some(v.into_owned());
         }
     }
@@ -183,6 +193,28 @@ mod tests {
             &req,
             0,
         )
+    }
+
+    #[test]
+    fn a_repeated_parameter_is_noted() {
+        assert_eq!(parse_callback("code=c&state=s&iss=i").repeated, None);
+        assert_eq!(parse_callback("code=c&state=s&x=1&x=2").repeated, None);
+        for raw in [
+            "iss=&code=c&state=s&iss=https%3A%2F%2Fa",
+            "code=c&state=s&iss=a&iss=b",
+        ] {
+            assert_eq!(parse_callback(raw).repeated, Some("iss"), "{raw}");
+        }
+        assert_eq!(
+            parse_callback("state=a&code=c&state=b").repeated,
+            Some("state")
+        );
+        assert_eq!(
+            parse_callback("code=c&code=d&state=a&state=b").repeated,
+            Some("code")
+        );
+        // The first value is still the one kept.
+        assert_eq!(parse_callback("code=c&code=d").code.as_deref(), Some("c"));
     }
 
     #[test]

@@ -92,11 +92,20 @@ pub async fn handle(
 ) -> Result<Response, AppError> {
     authorized(&req, ctx)?;
     // SPEC: "A body over 64 KiB gets 413" — on every admin route, also those that never read
-    // their body (check, webhook-secret, DELETE): judged by the declared length, nothing read.
-    if super::body::declared_length(req.header("content-length"))
-        .is_some_and(|n| n > MAX_BODY_BYTES)
-    {
-        return Err(json_error(413, "body_too_large", "the body is over 64 KiB"));
+    // their body (check, webhook-secret, DELETE): judged by the declared length, nothing read;
+    // a body without one (chunked) is refused as `PUT` refuses it.
+    match super::body::declared_length(req.header("content-length")) {
+        Some(n) if n > MAX_BODY_BYTES => {
+            return Err(json_error(413, "body_too_large", "the body is over 64 KiB"))
+        }
+        None if req.has_body() => {
+            return Err(json_error(
+                411,
+                "length_required",
+                "send the body with a Content-Length",
+            ))
+        }
+        _ => {}
     }
     let segments: Vec<&str> = path
         .trim_start_matches("/admin")

@@ -60,6 +60,11 @@ pub async fn handle(
 ) -> Result<Response, AppError> {
     let (raw, is_post) = read_params(&req, ctx).await?;
     let params = parse_callback(&raw);
+    if let Some(name) = params.repeated {
+        return Err(AppError::page(Problem::BadRequest, "repeated_parameter")
+            .with_detail(format!("{name} appears more than once"))
+            .start_again("/login"));
+    }
     let kv = ctx.kv()?;
     let on_apex = tenant.is_none();
 

@@ -368,6 +368,12 @@ describe('validation', () => {
     }
     const d = await stack.worker.admin('DELETE', '/admin/tenants/huge-post', { padding });
     assert.equal(d.status, 413, `DELETE with 70 KiB → ${d.status}`);
+    // Without a declared length (chunked), a body is refused as PUT refuses it: 411.
+    const chunked = { 'transfer-encoding': 'chunked' };
+    const dc = await stack.worker.admin('DELETE', '/admin/tenants/huge-post', { padding }, { headers: chunked });
+    assert.equal(dc.status, 411, `chunked DELETE → ${dc.status}`);
+    const wc = await stack.worker.admin('POST', '/admin/tenants/huge-post/webhook-secret', { padding }, { headers: chunked });
+    assert.equal(wc.status, 411, `chunked webhook-secret → ${wc.status}`);
     assert.equal((await stack.worker.admin('GET', '/admin/tenants/huge-post')).status, 200, 'still there');
   });
 });

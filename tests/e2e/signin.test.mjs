@@ -357,6 +357,27 @@ describe('callback checks', () => {
     assert.match(pageText(apex.body), /portal|start again/i);
   });
 
+  test('a callback naming one of its parameters twice is refused before anything (RFC 6749 §3.1)', async () => {
+    for (const [what, tamper] of [
+      ['a second state', (u) => `${u}&state=${'x'.repeat(43)}`],
+      ['an empty iss first', (u) => u.replace('?', '?iss=&')],
+    ]) {
+      const j = jar('repeated');
+      const s = await startLogin({ worker: stack.worker, tenant: 'acme', user: 'alice', jar: j });
+      const tokenRequests = stack.op.log.token.length;
+      const mark = stack.worker.mark();
+      const r = await request(tamper(s.callbackUrl), { jar: j });
+      assert.equal(r.status, 400, `${what} → ${r.status}`);
+      assertHtmlHeaders(r, { what });
+      assert.equal(stack.op.log.token.length, tokenRequests, `${what}: no code exchange`);
+      const line = await stack.worker.waitForLog((l) => l.error === 'repeated_parameter', { since: mark });
+      assert.equal(line.status, 400);
+      // The untouched callback still completes: nothing was consumed.
+      const done = await completeLogin({ portal: stack.portal, jar: j, callbackUrl: s.callbackUrl });
+      assert.ok(done.accepted, `${what}: the honest callback after it`);
+    }
+  });
+
   test('access_denied shows the friendly page with error_description escaped', async () => {
     const before = stack.portal.accepted.length;
     const s = await signIn({ tenant: 'acme', user: 'mallory' });

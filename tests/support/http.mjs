@@ -157,7 +157,8 @@ export function request(url, { method = 'GET', headers = {}, body, jar, timeoutM
     payload = Buffer.from(JSON.stringify(body));
     hdrs['content-type'] ??= 'application/json';
   }
-  if (payload) hdrs['content-length'] = String(payload.length);
+  // A caller asking for chunked transfer gets it (no Content-Length), as a streaming client sends.
+  if (payload && !/chunked/i.test(hdrs['transfer-encoding'] ?? '')) hdrs['content-length'] = String(payload.length);
   if (jar && hdrs.cookie === undefined) {
     const c = jar.header(url);
     if (c) hdrs.cookie = c;
