@@ -74,6 +74,39 @@ pub fn written_host_is_ascii(url: &str) -> bool {
     host.is_ascii()
 }
 
+/// The length a `Content-Length` value declares; `None` when it is not a number. Read as a
+/// `u64` and saturated: in the wasm a `usize` is 32 bits, and a length of 2^32 or more must
+/// read as "too large", not as "no length".
+pub fn declared_length(content_length: Option<&str>) -> Option<usize> {
+    let v = content_length?.trim();
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = v.parse::<u64>().unwrap_or(u64::MAX);
+    Some(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+#[cfg(test)]
+mod declared_length_tests {
+    use super::declared_length;
+
+    #[test]
+    fn lengths_saturate_instead_of_vanishing() {
+        assert_eq!(declared_length(None), None);
+        assert_eq!(declared_length(Some("")), None);
+        assert_eq!(declared_length(Some("-1")), None);
+        assert_eq!(declared_length(Some("12a")), None);
+        assert_eq!(declared_length(Some(" 0 ")), Some(0));
+        assert_eq!(declared_length(Some("65537")), Some(65_537));
+        let big = declared_length(Some("4294967296"));
+        assert!(big.is_some_and(|n| n > 65_536), "{big:?}");
+        assert_eq!(
+            declared_length(Some("99999999999999999999999")),
+            Some(usize::MAX)
+        );
+    }
+}
+
 #[cfg(test)]
 mod written_host_tests {
     use super::written_host_is_ascii;

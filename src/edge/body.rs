@@ -16,17 +16,9 @@ pub enum BodyError {
     Unreadable,
 }
 
-/// The declared length, from a `Content-Length` header's value. Read as a `u64` and then
-/// saturated: on wasm32 a `usize` is 32 bits, and a length of 2^32 or more must read as
-/// "too large", not as "no length".
+/// The declared length, from a `Content-Length` header's value (`core::http`).
 pub fn declared_length(content_length: Option<String>) -> Option<usize> {
-    let v = content_length?;
-    let v = v.trim();
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = v.parse::<u64>().unwrap_or(u64::MAX);
-    Some(usize::try_from(n).unwrap_or(usize::MAX))
+    crate::core::http::declared_length(content_length.as_deref())
 }
 
 /// A request body of at most `cap` bytes, as declared by its `Content-Length`.
