@@ -30,10 +30,7 @@ fn missing_secret() -> ConfigErrors {
 
 /// 405 with `Allow` (README: "405 with `Allow`") and a JSON body like every admin answer.
 fn not_allowed(allow: &str) -> AppError {
-    AppError::MethodNotAllowed {
-        allow: allow.to_string(),
-        form: respond::Form::Json,
-    }
+    AppError::method_not_allowed(allow, respond::Form::Json)
 }
 
 fn field_errors(status: u16, code: &'static str, errors: &ConfigErrors) -> AppError {
@@ -92,21 +89,8 @@ pub async fn handle(
 ) -> Result<Response, AppError> {
     authorized(&req, ctx)?;
     // SPEC: "A body over 64 KiB gets 413" — on every admin route, also those that never read
-    // their body (check, webhook-secret, DELETE): judged by the declared length, nothing read;
-    // a body without one (chunked) is refused as `PUT` refuses it.
-    match super::body::declared_length(req.header("content-length")) {
-        Some(n) if n > MAX_BODY_BYTES => {
-            return Err(json_error(413, "body_too_large", "the body is over 64 KiB"))
-        }
-        None if req.has_body() => {
-            return Err(json_error(
-                411,
-                "length_required",
-                "send the body with a Content-Length",
-            ))
-        }
-        _ => {}
-    }
+    // their body (check, webhook-secret, DELETE): judged as `PUT` judges it, nothing read.
+    super::body::judge_request(&req, MAX_BODY_BYTES).map_err(body_error)?;
     let segments: Vec<&str> = path
         .trim_start_matches("/admin")
         .trim_matches('/')
@@ -206,19 +190,23 @@ async fn get(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
 async fn read_body(req: &Request) -> Result<Vec<u8>, AppError> {
     super::body::read_request(req, MAX_BODY_BYTES)
         .await
-        .map_err(|e| match e {
-            super::body::BodyError::TooLarge => {
-                json_error(413, "body_too_large", "the body is over 64 KiB")
-            }
-            super::body::BodyError::LengthRequired => json_error(
-                411,
-                "length_required",
-                "send the body with a Content-Length",
-            ),
-            super::body::BodyError::Unreadable => {
-                json_error(400, "unreadable_body", "the body could not be read")
-            }
-        })
+        .map_err(body_error)
+}
+
+fn body_error(e: super::body::BodyError) -> AppError {
+    match e {
+        super::body::BodyError::TooLarge => {
+            json_error(413, "body_too_large", "the body is over 64 KiB")
+        }
+        super::body::BodyError::LengthRequired => json_error(
+            411,
+            "length_required",
+            "send the body with a Content-Length",
+        ),
+        super::body::BodyError::Unreadable => {
+            json_error(400, "unreadable_body", "the body could not be read")
+        }
+    }
 }
 
 async fn put(

@@ -21,15 +21,23 @@ pub fn declared_length(content_length: Option<String>) -> Option<usize> {
     crate::core::http::declared_length(content_length.as_deref())
 }
 
-/// A request body of at most `cap` bytes, as declared by its `Content-Length`.
-pub async fn read_request(req: &Request, cap: usize) -> Result<Vec<u8>, BodyError> {
+/// A request body judged without reading it: `Ok(true)` when there is one to read within
+/// `cap`, `Ok(false)` when there is none (no stream, or a declared length of 0).
+pub fn judge_request(req: &Request, cap: usize) -> Result<bool, BodyError> {
     match declared_length(req.header("content-length")) {
         Some(n) if n > cap => Err(BodyError::TooLarge),
-        Some(0) => Ok(Vec::new()),
-        Some(_) => req.bytes().await.map_err(|_| BodyError::Unreadable),
-        None if !req.has_body() => Ok(Vec::new()),
+        Some(n) => Ok(n > 0),
+        None if !req.has_body() => Ok(false),
         None => Err(BodyError::LengthRequired),
     }
+}
+
+/// A request body of at most `cap` bytes, as declared by its `Content-Length`.
+pub async fn read_request(req: &Request, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if !judge_request(req, cap)? {
+        return Ok(Vec::new());
+    }
+    req.bytes().await.map_err(|_| BodyError::Unreadable)
 }
 
 /// A response body of at most `cap` bytes: refused on its declared length before reading,

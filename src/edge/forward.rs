@@ -84,8 +84,5 @@ pub async fn handle(
 
 /// 405 with `Allow` (RFC 9110 §15.5.6) and, like every forwarder answer, no body.
 fn not_allowed(allow: &str) -> AppError {
-    AppError::MethodNotAllowed {
-        allow: allow.to_string(),
-        form: respond::Form::Empty,
-    }
+    AppError::method_not_allowed(allow, respond::Form::Empty)
 }

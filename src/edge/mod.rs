@@ -181,10 +181,10 @@ fn check_method(req: &Request, allowed: &[Method], head_as_get: bool) -> Result<
         return Ok(());
     }
     let names: Vec<String> = allowed.iter().map(|m| m.to_string()).collect();
-    Err(AppError::MethodNotAllowed {
-        allow: names.join(", "),
-        form: respond::Form::Page,
-    })
+    Err(AppError::method_not_allowed(
+        &names.join(", "),
+        respond::Form::Page,
+    ))
 }
 
 async fn route(

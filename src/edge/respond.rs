@@ -72,6 +72,14 @@ impl AppError {
         self
     }
 
+    /// 405 allowing `allow` (e.g. `"GET, POST"`), answered in the route's `form`.
+    pub fn method_not_allowed(allow: &str, form: Form) -> Self {
+        Self::MethodNotAllowed {
+            allow: allow.to_string(),
+            form,
+        }
+    }
+
     pub fn json(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self::Json {
             status,

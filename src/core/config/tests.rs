@@ -483,9 +483,13 @@ proptest::proptest! {
     }
 }
 
+/// A raw body from a JSON object literal.
+fn raw(v: Value) -> RawTenantConfig {
+    RawTenantConfig(v.as_object().cloned().unwrap_or_default())
+}
+
 #[test]
 fn id_in_a_put_body_must_be_the_path_id() {
-    let raw = |v: Value| RawTenantConfig(v.as_object().cloned().unwrap_or_default());
     assert_eq!(raw(json!({})).id_conflict("acme"), None);
     assert_eq!(raw(json!({"id": null})).id_conflict("acme"), None);
     assert_eq!(raw(json!({"id": "acme"})).id_conflict("acme"), None);
@@ -497,7 +501,6 @@ fn id_in_a_put_body_must_be_the_path_id() {
 
 #[test]
 fn client_secret_counts_as_given_unless_absent_or_null() {
-    let raw = |v: Value| RawTenantConfig(v.as_object().cloned().unwrap_or_default());
     assert!(!raw(json!({})).has_client_secret());
     assert!(!raw(json!({"client_secret": null})).has_client_secret());
     assert!(raw(json!({"client_secret": ""})).has_client_secret());
