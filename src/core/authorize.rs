@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::core::config::BASE_SCOPES;
 use crate::core::secret::{token_from_random, BrowserId, Nonce, PkceVerifier, State};
+use crate::core::step_up::StepUp;
 
 /// How long a started login may take before its callback is refused.
 pub const PENDING_LOGIN_TTL_SECS: u64 = 600;
@@ -26,6 +28,24 @@ pub struct PendingLogin {
     pub return_to: Option<String>,
     pub portal_state: Option<String>,
     pub created_at: u64,
+    /// The `prompt`, `max_age` and `acr_values` sent, checked again at the callback.
+    #[serde(default)]
+    pub step_up: StepUp,
+    /// Set when the Passport App started this login: it ends in a one-time code for the
+    /// app, never in a session or a handoff page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppLogin>,
+}
+
+/// What `/app/login` was given, checked: where the code goes and what it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppLogin {
+    /// The registered redirect URI, as the app sent it (a loopback one keeps its port).
+    pub redirect_uri: String,
+    /// The app's own `state`, echoed to it.
+    pub state: String,
+    /// RFC 7636 S256 challenge the redemption's verifier must match.
+    pub code_challenge: String,
 }
 
 /// Fresh random material for one login, supplied by the edge.
@@ -35,11 +55,15 @@ pub struct LoginSeeds {
     pub verifier: [u8; 32],
 }
 
-/// What the member asked for on `/login/sso`, already sanitized.
+/// What the member asked for on `/login/sso` (or the tile's `/login/initiate`, or the app's
+/// `/app/login`), already sanitized: every entry point starts its login through this.
+#[derive(Debug, Default)]
 pub struct LoginRequest {
     pub return_to: Option<String>,
     pub portal_state: Option<String>,
     pub login_hint: Option<String>,
+    pub step_up: StepUp,
+    pub app: Option<AppLogin>,
 }
 
 impl PendingLogin {
@@ -64,7 +88,17 @@ impl PendingLogin {
             return_to: request.return_to.clone(),
             portal_state: request.portal_state.clone(),
             created_at: now,
+            step_up: request.step_up.clone(),
+            app: request.app.clone(),
         }
+    }
+}
+
+impl PendingLogin {
+    /// SPEC callback check 2: the binding cookie sent is this login's, compared in constant
+    /// time.
+    pub fn is_bound_to(&self, browser_cookie: Option<&str>) -> bool {
+        browser_cookie.is_some_and(|c| self.browser.matches(c))
     }
 }
 
@@ -79,6 +113,18 @@ pub struct AuthorizeParams<'a> {
     pub client_id: &'a str,
     pub idp: Option<&'a str>,
     pub login_hint: Option<&'a str>,
+    /// The tenant's `extra_scopes`, requested after `openid email profile`.
+    pub extra_scopes: &'a [String],
+}
+
+/// `openid email profile` and the tenant's extra scopes, space-separated.
+pub fn scope(extra_scopes: &[String]) -> String {
+    let mut scope = BASE_SCOPES.join(" ");
+    for s in extra_scopes {
+        scope.push(' ');
+        scope.push_str(s);
+    }
+    scope
 }
 
 /// The URL the member's browser is sent to. The endpoint's own query, if any, is kept.
@@ -90,7 +136,7 @@ pub fn authorize_url(
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("response_type", "code")
-            .append_pair("scope", "openid email profile")
+            .append_pair("scope", &scope(p.extra_scopes))
             .append_pair("client_id", p.client_id)
             .append_pair("redirect_uri", &login.redirect_uri)
             .append_pair("state", login.state.secret())
@@ -102,6 +148,16 @@ pub fn authorize_url(
         }
         if let Some(hint) = p.login_hint {
             q.append_pair("login_hint", hint);
+        }
+        let step_up = &login.step_up;
+        if let Some(prompt) = &step_up.prompt {
+            q.append_pair("prompt", prompt);
+        }
+        if let Some(max_age) = step_up.max_age {
+            q.append_pair("max_age", &max_age.to_string());
+        }
+        if let Some(acr) = &step_up.acr_values {
+            q.append_pair("acr_values", acr);
         }
     }
     Ok(url.into())
@@ -136,8 +192,7 @@ mod tests {
         };
         let req = LoginRequest {
             return_to: Some("/x".into()),
-            portal_state: None,
-            login_hint: None,
+            ..Default::default()
         };
         PendingLogin::new(
             "acme",
@@ -175,6 +230,7 @@ mod tests {
             client_id: "0oa123",
             idp: Some("0oaIDP"),
             login_hint: Some("ada@example.com"),
+            extra_scopes: &[],
         };
         let url = Url::parse(&authorize_url(&p, &l).unwrap()).unwrap();
         let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
@@ -206,9 +262,13 @@ mod tests {
             client_id: "c",
             idp: None,
             login_hint: None,
+            extra_scopes: &[],
         };
         let url = authorize_url(&p, &login()).unwrap();
         assert!(!url.contains("idp=") && !url.contains("login_hint="));
+        for absent in ["prompt=", "max_age=", "acr_values="] {
+            assert!(!url.contains(absent), "{absent}");
+        }
     }
 
     #[test]
@@ -228,6 +288,41 @@ mod tests {
         );
         assert_eq!(sanitize_login_hint("a\r\nb"), None);
         assert_eq!(sanitize_login_hint(" "), None);
+    }
+
+    #[test]
+    fn extra_scopes_and_step_up_are_sent() {
+        let mut l = login();
+        l.step_up = StepUp {
+            prompt: Some("login".into()),
+            max_age: Some(0),
+            acr_values: Some("urn:okta:loa:2fa:any".into()),
+        };
+        let extra = ["groups".to_string(), "offline_access".to_string()];
+        let p = AuthorizeParams {
+            authorization_endpoint: "https://a.example/authorize",
+            client_id: "c",
+            idp: None,
+            login_hint: None,
+            extra_scopes: &extra,
+        };
+        let url = Url::parse(&authorize_url(&p, &l).unwrap()).unwrap();
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["scope"], "openid email profile groups offline_access");
+        assert_eq!(q["prompt"], "login");
+        assert_eq!(q["max_age"], "0");
+        assert_eq!(q["acr_values"], "urn:okta:loa:2fa:any");
+    }
+
+    #[test]
+    fn pending_logins_of_before_rev_3_still_read() {
+        let mut json: serde_json::Value = serde_json::to_value(login()).unwrap();
+        let obj = json.as_object_mut().unwrap();
+        obj.remove("step_up");
+        obj.remove("app");
+        let back: PendingLogin = serde_json::from_value(json).unwrap();
+        assert_eq!(back.step_up, StepUp::default());
+        assert_eq!(back.app, None);
     }
 
     #[test]

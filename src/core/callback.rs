@@ -3,7 +3,6 @@
 use url::form_urlencoded;
 
 use crate::core::authorize::{PendingLogin, PENDING_LOGIN_TTL_SECS};
-use crate::core::secret::constant_time_eq;
 
 /// Largest query or body the callback reads (SPEC: 414/413 beyond).
 pub const MAX_CALLBACK_BYTES: usize = 8 * 1024;
@@ -115,6 +114,11 @@ pub fn route_pending(
     else {
         return PendingRoute::Expired;
     };
+    // Only the apex passes on any tenant's login; a tenant host (its subdomain or a custom
+    // domain) only its own tenant's, so no tenant's host bounces another's members onward.
+    if tenant_here.is_some_and(|here| here != p.tenant) {
+        return PendingRoute::Expired;
+    }
     if p.start_origin != origin {
         let target = format!("{}/authorization-code/callback", p.start_origin);
         return if is_post {
@@ -129,9 +133,10 @@ pub fn route_pending(
             }
         };
     }
-    if tenant_here == Some(p.tenant.as_str()) {
+    if tenant_here.is_some() {
         PendingRoute::Here
     } else {
+        // The start origin is the apex itself: no login starts there.
         PendingRoute::Expired
     }
 }
@@ -146,9 +151,7 @@ pub fn check_callback<'a>(
     issuer: &str,
 ) -> Result<&'a str, CallbackError> {
     // 2. Login CSRF: the callback must come from the browser that started the login.
-    let bound = browser_cookie
-        .is_some_and(|c| constant_time_eq(c.as_bytes(), pending.browser.secret().as_bytes()));
-    if !bound {
+    if !pending.is_bound_to(browser_cookie) {
         return Err(CallbackError::BrowserMismatch);
     }
     // 3. The IdP reported an error instead of a code.
@@ -179,11 +182,7 @@ mod tests {
             nonce: [2; 32],
             verifier: [3; 32],
         };
-        let req = LoginRequest {
-            return_to: None,
-            portal_state: None,
-            login_hint: None,
-        };
+        let req = LoginRequest::default();
         PendingLogin::new(
             "acme",
             "https://acme.example.com",
@@ -264,6 +263,26 @@ mod tests {
         assert_eq!(
             route(Some(&p), 10, here, None, false),
             PendingRoute::Expired
+        );
+        // Another tenant's login on this tenant's other host (a custom domain, say) is
+        // unknown here, not relayed: only the apex bounces across tenants.
+        let custom = "https://members.acme.example";
+        assert_eq!(
+            route(Some(&p), 10, custom, Some("beta"), false),
+            PendingRoute::Expired
+        );
+        assert_eq!(
+            route(Some(&p), 10, custom, Some("beta"), true),
+            PendingRoute::Expired
+        );
+        // The same tenant's other host relays to where the login started.
+        assert_eq!(
+            route(Some(&p), 10, custom, Some("acme"), false),
+            PendingRoute::Relay {
+                status: 302,
+                location: "https://acme.example.com/authorization-code/callback?code=c&state=s"
+                    .into()
+            }
         );
         // Started elsewhere: relayed there, the query kept for GET, the body re-posted.
         let apex = "https://example.com";

@@ -13,7 +13,9 @@
 //! - Host names are lowercased; `custom_domains` are deduplicated in order, at most
 //!   [`MAX_CUSTOM_DOMAINS`].
 
+mod reader;
 mod rules;
+mod sign_in_rules;
 #[cfg(test)]
 mod tests;
 
@@ -22,7 +24,13 @@ use serde_json::{json, Map, Value};
 
 use crate::core::secret::ClientSecret;
 
+use reader::Reader;
 pub use rules::{is_dns_name, is_loopback_host, parse_https_origin};
+pub use sign_in_rules::{find_app_redirect, BASE_SCOPES};
+use sign_in_rules::{
+    MAX_ALLOWED_EMAIL_DOMAINS, MAX_ALLOWED_GROUPS, MAX_APP_REDIRECT_URIS, MAX_EXTRA_SCOPES,
+    MAX_SETTINGS_ADMINS,
+};
 
 pub const DEFAULT_BUTTON_LABEL: &str = "Sign in with Corporate Account";
 pub const DEFAULT_HANDOFF_PATH: &str = "/sso/assertion";
@@ -30,7 +38,7 @@ pub const DEFAULT_HANDOFF_PATH: &str = "/sso/assertion";
 pub const MAX_CUSTOM_DOMAINS: usize = 100;
 
 /// Fields `GET` adds for display; a `PUT` ignores them so GET → edit → PUT works.
-const READ_ONLY_FIELDS: [&str; 3] = ["id", "client_secret_set", "webhook_secret_set"];
+pub(crate) const READ_ONLY_FIELDS: [&str; 3] = ["id", "client_secret_set", "webhook_secret_set"];
 
 /// What parsing depends on besides the body.
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +136,22 @@ pub struct TenantConfig {
     pub custom_domains: Vec<String>,
     pub redirect_uri: Option<String>,
     pub post_logout_redirect_uri: Option<String>,
+    /// Exact redirect URIs of the tenant's app (empty: app sign-in off).
+    pub app_redirect_uris: Vec<String>,
+    /// Sent on every authorize request; the ID token's `acr` must be one of them.
+    pub acr_values: Option<String>,
+    /// Sent on every authorize request; the ID token's `auth_time` is then checked.
+    pub max_age: Option<u64>,
+    /// Requested after `openid email profile`.
+    pub extra_scopes: Vec<String>,
+    /// The claim holding the member's groups (ID token first, else userinfo).
+    pub groups_claim: Option<String>,
+    /// When not empty, a member in none of these groups is refused.
+    pub allowed_groups: Vec<String>,
+    /// When not empty, a member whose (verified) email is on none of these is refused.
+    pub allowed_email_domains: Vec<String>,
+    /// Cloudflare Access identities that may edit this tenant on the settings page.
+    pub settings_admins: Vec<String>,
     /// Whether `okta_domain` names this machine, decided once when parsed: `issuer` runs on
     /// every sign-in, and the host check is a full host parse.
     okta_loopback: bool,
@@ -213,6 +237,46 @@ impl TenantConfig {
         let redirect_uri = r.optional("redirect_uri", |s| rules::redirect_uri(s, dev));
         let post_logout_redirect_uri =
             r.optional("post_logout_redirect_uri", |s| rules::https_url(s, dev));
+        let app_redirect_uris = r.list(
+            "app_redirect_uris",
+            "redirect URIs",
+            MAX_APP_REDIRECT_URIS,
+            |s| sign_in_rules::app_redirect_uri(s, dev),
+        );
+        let acr_values = r.optional("acr_values", sign_in_rules::acr_values);
+        let max_age = r.integer("max_age", 0, crate::core::step_up::MAX_AGE_LIMIT);
+        let extra_scopes = r.list(
+            "extra_scopes",
+            "scopes",
+            MAX_EXTRA_SCOPES,
+            sign_in_rules::extra_scope,
+        );
+        let groups_given = r.is_given("groups_claim");
+        let groups_claim = r.optional("groups_claim", sign_in_rules::claim_name);
+        let allowed_groups = r.list(
+            "allowed_groups",
+            "group names",
+            MAX_ALLOWED_GROUPS,
+            sign_in_rules::group_name,
+        );
+        if !allowed_groups.is_empty() && !groups_given {
+            r.fail(
+                "allowed_groups",
+                "needs groups_claim: set the claim that holds the member's groups",
+            );
+        }
+        let allowed_email_domains = r.list(
+            "allowed_email_domains",
+            "domain names",
+            MAX_ALLOWED_EMAIL_DOMAINS,
+            sign_in_rules::email_domain,
+        );
+        let settings_admins = r.list(
+            "settings_admins",
+            "email addresses",
+            MAX_SETTINGS_ADMINS,
+            sign_in_rules::admin_email,
+        );
         r.refuse_unknown();
 
         match (okta_domain, client_id, portal_url) {
@@ -236,6 +300,14 @@ impl TenantConfig {
                     custom_domains,
                     redirect_uri,
                     post_logout_redirect_uri,
+                    app_redirect_uris,
+                    acr_values,
+                    max_age,
+                    extra_scopes,
+                    groups_claim,
+                    allowed_groups,
+                    allowed_email_domains,
+                    settings_admins,
                 })
             }
             _ => Err(ConfigErrors(r.errors)),
@@ -245,15 +317,21 @@ impl TenantConfig {
     /// SPEC: the org authorization server's issuer is `https://{okta_domain}`, a custom one's
     /// `https://{okta_domain}/oauth2/{id}`; in local dev a loopback Okta is reached over http.
     pub fn issuer(&self, local_dev: bool) -> String {
+        match &self.authorization_server_id {
+            None => self.org_issuer(local_dev),
+            Some(id) => format!("{}/oauth2/{id}", self.org_issuer(local_dev)),
+        }
+    }
+
+    /// The Okta org's own issuer, `https://{okta_domain}` (`http` for a loopback Okta in local
+    /// dev): what a dashboard tile may name in `/login/initiate`.
+    pub fn org_issuer(&self, local_dev: bool) -> String {
         let scheme = if local_dev && self.okta_loopback {
             "http"
         } else {
             "https"
         };
-        match &self.authorization_server_id {
-            None => format!("{scheme}://{}", self.okta_domain),
-            Some(id) => format!("{scheme}://{}/oauth2/{id}", self.okta_domain),
-        }
+        format!("{scheme}://{}", self.okta_domain)
     }
 
     /// Every field with its effective value, never the secret; `client_secret_set` says
@@ -278,127 +356,14 @@ impl TenantConfig {
             "custom_domains": self.custom_domains,
             "redirect_uri": self.redirect_uri,
             "post_logout_redirect_uri": self.post_logout_redirect_uri,
+            "app_redirect_uris": self.app_redirect_uris,
+            "acr_values": self.acr_values,
+            "max_age": self.max_age,
+            "extra_scopes": self.extra_scopes,
+            "groups_claim": self.groups_claim,
+            "allowed_groups": self.allowed_groups,
+            "allowed_email_domains": self.allowed_email_domains,
+            "settings_admins": self.settings_admins,
         })
-    }
-}
-
-/// Takes fields out of the body one by one, so whatever is left at the end is unknown.
-struct Reader {
-    map: Map<String, Value>,
-    errors: Vec<FieldError>,
-}
-
-impl Reader {
-    fn new(map: Map<String, Value>) -> Self {
-        Self {
-            map,
-            errors: Vec::new(),
-        }
-    }
-
-    fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError {
-            field: field.to_owned(),
-            message: message.into(),
-        });
-    }
-
-    fn is_given(&self, field: &str) -> bool {
-        self.map.get(field).is_some_and(|v| !v.is_null())
-    }
-
-    /// The value, with `null` read as absent.
-    fn take(&mut self, field: &str) -> Option<Value> {
-        self.map.remove(field).filter(|v| !v.is_null())
-    }
-
-    fn boolean(&mut self, field: &str, default: bool) -> bool {
-        match self.take(field) {
-            None => default,
-            Some(Value::Bool(b)) => b,
-            Some(_) => {
-                self.fail(field, "must be a boolean");
-                default
-            }
-        }
-    }
-
-    fn optional<T>(
-        &mut self,
-        field: &str,
-        rule: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        match self.take(field)? {
-            Value::String(s) => rule(&s).map_err(|message| self.fail(field, message)).ok(),
-            _ => {
-                self.fail(field, "must be a string");
-                None
-            }
-        }
-    }
-
-    fn required<T>(
-        &mut self,
-        field: &str,
-        rule: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        if !self.is_given(field) {
-            self.map.remove(field);
-            self.fail(field, "is required");
-            return None;
-        }
-        self.optional(field, rule)
-    }
-
-    /// SPEC: required when `provision_new_users` is true.
-    fn webhook_url(&mut self, required: bool, local_dev: bool) -> Option<String> {
-        const FIELD: &str = "provisioning_webhook_url";
-        if required && !self.is_given(FIELD) {
-            self.fail(FIELD, "is required when provision_new_users is true");
-        }
-        self.optional(FIELD, |s| rules::https_url(s, local_dev))
-    }
-
-    fn custom_domains(&mut self, ctx: &ConfigContext<'_>) -> Vec<String> {
-        const FIELD: &str = "custom_domains";
-        let items = match self.take(FIELD) {
-            None => return Vec::new(),
-            Some(Value::Array(items)) => items,
-            Some(_) => {
-                self.fail(FIELD, "must be a list of host names");
-                return Vec::new();
-            }
-        };
-        let mut domains: Vec<String> = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("{FIELD}[{i}]");
-            let parsed = match item {
-                Value::String(s) => rules::custom_domain(s, ctx.base_domain, ctx.local_dev),
-                _ => Err("must be a string".to_owned()),
-            };
-            match parsed {
-                Ok(domain) if !domains.contains(&domain) => domains.push(domain),
-                Ok(_) => {}
-                Err(message) => self.fail(&path, message),
-            }
-        }
-        if domains.len() > MAX_CUSTOM_DOMAINS {
-            self.fail(
-                FIELD,
-                format!("must list at most {MAX_CUSTOM_DOMAINS} host names"),
-            );
-        }
-        domains
-    }
-
-    fn refuse_unknown(&mut self) {
-        let unknown: Vec<String> = std::mem::take(&mut self.map)
-            .into_iter()
-            .map(|(key, _)| key)
-            .filter(|key| !READ_ONLY_FIELDS.contains(&key.as_str()))
-            .collect();
-        for key in unknown {
-            self.fail(&key, "unknown field");
-        }
     }
 }

@@ -156,8 +156,21 @@ pub fn jwks_document(keys: &[PublishedKey]) -> String {
     serde_json::json!({ "keys": keys }).to_string()
 }
 
+/// Which client the assertion is for: the web portal's handoff page, or the app's token
+/// endpoint. Portals accept only `web` at their handoff path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Web,
+    App,
+}
+
 /// What the assertion says, beyond the member.
 pub struct AssertionContext<'a> {
+    pub channel: Channel,
+    /// For `web`: the origin that serves the handoff page (the tenant origin or one of its
+    /// custom domains), which the portal compares with the POST's `Origin`.
+    pub origin: Option<&'a str>,
     /// The tenant origin (`https://{tenant}.{BASE_DOMAIN}`), also where the JWKS is served.
     pub issuer: &'a str,
     pub portal_url: &'a str,
@@ -191,8 +204,23 @@ pub struct AssertionClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub portal_state: Option<String>,
     pub provisioned: bool,
+    pub channel: Channel,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// When the tenant sets `groups_claim`: the member's groups (possibly empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
+/// The assertion's claims: one function for the web handoff and the app's token endpoint.
 pub fn assertion_claims(member: &Member, ctx: &AssertionContext<'_>) -> AssertionClaims {
     AssertionClaims {
         iss: ctx.issuer.to_string(),
@@ -211,6 +239,13 @@ pub fn assertion_claims(member: &Member, ctx: &AssertionContext<'_>) -> Assertio
         return_to: ctx.return_to.map(str::to_string),
         portal_state: ctx.portal_state.map(str::to_string),
         provisioned: ctx.provisioned,
+        channel: ctx.channel,
+        origin: ctx.origin.map(str::to_string),
+        auth_time: member.auth.auth_time,
+        acr: member.auth.acr.clone(),
+        amr: member.auth.amr.clone(),
+        sid: member.auth.sid.clone(),
+        groups: member.groups.clone(),
     }
 }
 
@@ -276,6 +311,8 @@ mod tests {
             given_name: None,
             family_name: None,
             idp: Some("0oaIDP".into()),
+            groups: None,
+            auth: crate::core::member::AuthFacts::default(),
         }
     }
 
@@ -389,6 +426,8 @@ mod tests {
             return_to: Some("/bookings"),
             portal_state: None,
             provisioned: true,
+            channel: Channel::Web,
+            origin: Some("https://acme.example.com"),
         };
         let input = assertion_signing_input(&key, &assertion_claims(&member(), &ctx)).unwrap();
         let jwt = assertion_jws(&input, pair.sk.sign(input.as_bytes(), None).as_ref());
@@ -408,6 +447,11 @@ mod tests {
         assert_eq!(c["return_to"], "/bookings");
         assert_eq!(c["provisioned"], true);
         assert!(c.get("portal_state").is_none());
+        assert_eq!(c["channel"], "web");
+        assert_eq!(c["origin"], "https://acme.example.com");
+        for absent in ["auth_time", "acr", "amr", "sid", "groups"] {
+            assert!(c.get(absent).is_none(), "{absent} when the IdP gave none");
+        }
         // jwt-compact writes the same header and payload for these claims.
         let theirs = Ed25519
             .token(
@@ -426,5 +470,62 @@ mod tests {
             .validator::<serde_json::Value>(&other.pk)
             .validate(&token)
             .is_err());
+    }
+}
+
+#[cfg(test)]
+mod rev3_tests {
+    use super::*;
+    use crate::core::member::AuthFacts;
+
+    #[test]
+    fn app_assertions_say_app_and_carry_the_login_facts() {
+        let member = Member {
+            sub: "00u1".into(),
+            email: "ada@example.com".into(),
+            email_verified: None,
+            name: None,
+            given_name: None,
+            family_name: None,
+            idp: None,
+            groups: Some(vec!["Members".into()]),
+            auth: AuthFacts {
+                auth_time: Some(1_699_999_990),
+                acr: Some("urn:okta:loa:2fa:any".into()),
+                amr: Some(vec!["pwd".into(), "mfa".into()]),
+                sid: Some("idx123".into()),
+            },
+        };
+        let ctx = AssertionContext {
+            channel: Channel::App,
+            origin: None,
+            issuer: "https://acme.example.com",
+            portal_url: "https://portal.acme.com",
+            tenant: "acme",
+            now: 1_700_000_000,
+            jti: "j",
+            return_to: None,
+            portal_state: None,
+            provisioned: false,
+        };
+        let c = serde_json::to_value(assertion_claims(&member, &ctx)).unwrap();
+        assert_eq!(c["channel"], "app");
+        assert!(c.get("origin").is_none());
+        assert_eq!(c["email_verified"], false);
+        assert_eq!(c["auth_time"], 1_699_999_990u64);
+        assert_eq!(c["acr"], "urn:okta:loa:2fa:any");
+        assert_eq!(c["amr"], serde_json::json!(["pwd", "mfa"]));
+        assert_eq!(c["sid"], "idx123");
+        assert_eq!(c["groups"], serde_json::json!(["Members"]));
+        let empty = Member {
+            groups: Some(vec![]),
+            ..member
+        };
+        let c = serde_json::to_value(assertion_claims(&empty, &ctx)).unwrap();
+        assert_eq!(
+            c["groups"],
+            serde_json::json!([]),
+            "wanted but none: an empty list"
+        );
     }
 }

@@ -202,7 +202,8 @@ pub async fn verify_id_token<V: SignatureVerifier + ?Sized>(
     let sub = string_claim(&claims.sub, "sub")?.filter(|s| !s.is_empty());
     let sub = sub.ok_or(IdTokenError::MissingSub)?.to_owned();
 
-    // Steps 8, 12 and 13 do not apply: no HMAC algorithms, and we request no acr or max_age.
+    // Step 8 does not apply (no HMAC algorithms); steps 12–13 (acr, auth_time) depend on
+    // what the login asked for and are `step_up::check_requirements`, run on the result.
     Ok(VerifiedIdToken::from_checked_claims(
         sub,
         exp,
@@ -242,11 +243,15 @@ struct Claims {
     given_name: Field,
     family_name: Field,
     idp: Field,
+    auth_time: Field,
+    acr: Field,
+    amr: Field,
+    sid: Field,
 }
 
 impl Claims {
     fn parse(json: &[u8]) -> Option<Self> {
-        let [iss, sub, aud, azp, nonce, exp, iat, nbf, email, email_verified, name, given_name, family_name, idp] =
+        let [iss, sub, aud, azp, nonce, exp, iat, nbf, email, email_verified, name, given_name, family_name, idp, auth_time, acr, amr, sid] =
             members(
                 json,
                 [
@@ -264,6 +269,10 @@ impl Claims {
                     "given_name",
                     "family_name",
                     "idp",
+                    "auth_time",
+                    "acr",
+                    "amr",
+                    "sid",
                 ],
             )?;
         Some(Self {
@@ -281,6 +290,10 @@ impl Claims {
             given_name,
             family_name,
             idp,
+            auth_time,
+            acr,
+            amr,
+            sid,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Everything that decides, and nothing that touches the runtime: no `worker` here.
 
+pub mod app;
 pub mod authorize;
 pub mod callback;
 pub mod config;
@@ -8,9 +9,11 @@ pub mod crypto;
 pub mod discovery;
 pub mod field;
 pub mod forwarder;
+pub mod gates;
 pub mod handoff;
 pub mod http;
 pub mod id_token;
+pub mod initiate;
 pub mod jwks;
 pub mod log;
 pub mod member;
@@ -20,6 +23,7 @@ pub mod return_to;
 pub mod secret;
 pub mod session;
 pub mod slots;
+pub mod step_up;
 pub mod tasks;
 pub mod tenant;
 pub mod tenant_record;

@@ -59,6 +59,9 @@ pub struct ProvisionEvent {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub idp: Option<String>,
+    /// The member's groups, only when the tenant sets `groups_claim`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 /// A delivery that did not succeed inside the request, as it travels on the queue.
@@ -126,6 +129,8 @@ struct EnvelopeData<'a> {
     given_name: Option<&'a str>,
     family_name: Option<&'a str>,
     idp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<&'a [String]>,
     locations: &'static str,
 }
 
@@ -145,6 +150,7 @@ pub fn event_body(event: &ProvisionEvent, occurred_at: u64) -> String {
             given_name: event.given_name.as_deref(),
             family_name: event.family_name.as_deref(),
             idp: event.idp.as_deref(),
+            groups: event.groups.as_deref(),
             locations: "all",
         },
     };

@@ -230,8 +230,7 @@ async fn put(
             // Every bad field at once (SPEC): a create without a secret says so too.
             let named = errors.iter().any(|e| e.field == "client_secret");
             if !secret_in_body && !named {
-                // Only whether a record exists: a refused PUT writes nothing, not even the
-                // re-seal `load_fresh` does for a record under the previous key.
+                // Only whether a record exists: a refused PUT writes nothing.
                 if matches!(tenants::read_raw(&kv, id.as_str()).await, Ok(None)) {
                     errors.extend(missing_secret().0);
                 }

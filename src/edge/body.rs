@@ -9,6 +9,8 @@ use futures_util::StreamExt;
 use worker::ByteStream;
 
 use super::request::Request;
+use super::respond::AppError;
+use crate::core::pages::Problem;
 
 pub enum BodyError {
     TooLarge,
@@ -38,6 +40,38 @@ pub async fn read_request(req: &Request, cap: usize) -> Result<Vec<u8>, BodyErro
         return Ok(Vec::new());
     }
     req.bytes().await.map_err(|_| BodyError::Unreadable)
+}
+
+/// A body refusal on a member route, as a page (411 bare: there is nothing to show).
+pub fn page_error(e: BodyError) -> AppError {
+    match e {
+        BodyError::TooLarge => AppError::page(Problem::TooLarge, "body_too_large"),
+        BodyError::LengthRequired => AppError::Bare {
+            status: 411,
+            code: "length_required",
+        },
+        BodyError::Unreadable => AppError::page(Problem::BadRequest, "unreadable_body"),
+    }
+}
+
+/// The parameters of a member route that takes them in the query (GET) or a form body (POST,
+/// e.g. the IdP's `form_post`): the raw text and whether it came from a body. The `cap` holds
+/// for the query of a POST too, though it is not read (414 / 413 beyond).
+pub async fn query_or_form(
+    req: &Request,
+    query: Option<&str>,
+    cap: usize,
+) -> Result<(String, bool), AppError> {
+    let query = query.unwrap_or_default();
+    if query.len() > cap {
+        return Err(AppError::page(Problem::UriTooLong, "query_too_long"));
+    }
+    if req.method() == worker::Method::Post {
+        let body = read_request(req, cap).await.map_err(page_error)?;
+        Ok((String::from_utf8_lossy(&body).into_owned(), true))
+    } else {
+        Ok((query.to_string(), false))
+    }
 }
 
 /// A response body of at most `cap` bytes: refused on its declared length before reading,

@@ -3,8 +3,6 @@
 
 use std::rc::Rc;
 
-use worker::Method;
-
 use crate::core::authorize::PendingLogin;
 use crate::core::callback::{
     check_callback, parse_callback, pending_key, route_pending, CallbackError, PendingRoute,
@@ -15,34 +13,10 @@ use crate::core::log::RequestLog;
 use crate::core::pages::Problem;
 use crate::core::tenant_record::Tenant;
 
-use super::body::{read_request, BodyError};
+use super::body::query_or_form;
 use super::request::Request;
 use super::respond::{self, AppError, Response};
-use super::{finish, own_code, Ctx};
-
-/// Reads the callback's parameters: the query for GET, the form body for POST.
-async fn read_params(req: &Request, ctx: &Ctx<'_>) -> Result<(String, bool), AppError> {
-    // SPEC's 8 KiB bound on the query holds for a POST too, though its query is not read.
-    let query = ctx.url.query().unwrap_or_default();
-    if query.len() > MAX_CALLBACK_BYTES {
-        return Err(AppError::page(Problem::UriTooLong, "query_too_long"));
-    }
-    if req.method() == Method::Post {
-        let body = read_request(req, MAX_CALLBACK_BYTES)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge => AppError::page(Problem::TooLarge, "body_too_large"),
-                BodyError::LengthRequired => AppError::Bare {
-                    status: 411,
-                    code: "length_required",
-                },
-                BodyError::Unreadable => AppError::page(Problem::BadRequest, "unreadable_body"),
-            })?;
-        Ok((String::from_utf8_lossy(&body).into_owned(), true))
-    } else {
-        Ok((query.to_string(), false))
-    }
-}
+use super::{app, finish, own_code, Ctx};
 
 fn expired(on_apex: bool) -> AppError {
     if on_apex {
@@ -58,7 +32,7 @@ pub async fn handle(
     tenant: Option<Rc<Tenant>>,
     log: &mut RequestLog,
 ) -> Result<Response, AppError> {
-    let (raw, is_post) = read_params(&req, ctx).await?;
+    let (raw, is_post) = query_or_form(&req, ctx.url.query(), MAX_CALLBACK_BYTES).await?;
     let params = parse_callback(&raw);
     if let Some(name) = params.repeated {
         return Err(AppError::page(Problem::BadRequest, "repeated_parameter")
@@ -100,20 +74,43 @@ pub async fn handle(
     let (Some(pending), Some(tenant)) = (pending, tenant) else {
         return Err(expired(on_apex));
     };
+    // A tenant disabled since the login started: nothing more is sent to its IdP. (One
+    // deleted since then never gets here: its host answers 404 before anything is read.)
+    if !tenant.config.enabled {
+        return Err(AppError::page(Problem::SsoDisabled, "tenant_disabled"));
+    }
     // One use only (best effort on KV; the IdP's single-use code, PKCE and the cookie close the
     // rest). Not awaited: its outcome changes nothing here, and an await costs a wasm re-entry.
     kv.delete_in_background(&key, ctx.wait);
 
-    // 2–4. Browser binding, IdP error, RFC 9207 `iss`.
+    // 2. The browser that started the login: a page whoever started it.
     let browser = ctx.cookie(&req, cookies::BROWSER);
+    if !pending.is_bound_to(browser.as_deref()) {
+        return Err(refusal(CallbackError::BrowserMismatch));
+    }
+    // 3–4. IdP error, RFC 9207 `iss`; then 5–9. For the app, every failure from here on goes
+    // back to the app as an OAuth error redirect, not a page.
     let issuer = tenant.config.issuer(ctx.settings.local_dev);
-    let code = check_callback(&params, &pending, browser.as_deref(), &issuer)
-        .map_err(refusal)?
-        .to_string();
-    own_code(finish::finish(
-        ctx, &kv, &tenant, pending, &issuer, &code, log,
-    ))
-    .await
+    let app_login = pending.app.clone();
+    let result = match check_callback(&params, &pending, browser.as_deref(), &issuer) {
+        Ok(code) => {
+            let code = code.to_string();
+            own_code(finish::finish(
+                ctx, &kv, &tenant, pending, &issuer, &code, log,
+            ))
+            .await
+        }
+        Err(e) => Err(refusal(e)),
+    };
+    match (result, app_login) {
+        (Err(err), Some(app_login)) => {
+            log.error = Some(err.code());
+            log.detail = err.detail().map(str::to_string);
+            log.outcome = "app_error_redirect";
+            Ok(app::failure_redirect(ctx, &tenant, &app_login, &err))
+        }
+        (result, _) => result,
+    }
 }
 
 fn refusal(err: CallbackError) -> AppError {

@@ -4,12 +4,14 @@
 use crate::core::authorize::PendingLogin;
 use crate::core::cookies;
 use crate::core::discovery::ProviderMetadata;
-use crate::core::handoff::{assertion_claims, AssertionContext};
+use crate::core::gates::check_gates;
+use crate::core::handoff::{assertion_claims, AssertionContext, Channel};
 use crate::core::id_token::{verify_id_token, Expectations, IdTokenError, VerifiedIdToken};
 use crate::core::log::RequestLog;
 use crate::core::member::{IdentityClaims, Member};
 use crate::core::pages::{portal_handoff_page, Problem};
 use crate::core::session::{id_token_aad, session_ttl, Session};
+use crate::core::step_up::check_requirements;
 use crate::core::tenant_record::Tenant;
 use crate::core::token::{
     parse_token_response, parse_userinfo, token_request, userinfo_request, TokenError,
@@ -20,7 +22,7 @@ use super::kv::Kv;
 use super::respond::{self, AppError, Response};
 use super::webcrypto::WebCryptoVerifier;
 use super::{
-    idp, misconfigured, outbound, own_code, provision, rand, sealing, settings, signing, Ctx,
+    app, idp, misconfigured, outbound, own_code, provision, rand, sealing, settings, signing, Ctx,
 };
 
 pub async fn finish(
@@ -41,27 +43,61 @@ pub async fn finish(
     let tokens = own_code(exchange(tenant, &meta, &pending, code)).await?;
     // 6. ID token verification (OIDC Core 3.1.3.7), the signature through WebCrypto.
     let verified = own_code(verify(ctx, kv, tenant, issuer, &meta, &pending, &tokens)).await?;
-    // 7. Member identity, with the userinfo fallback.
-    let (member, userinfo_skipped) = own_code(identify(
-        &meta,
-        &tokens,
-        &verified,
-        tenant.config.allow_unverified_email,
-    ))
-    .await?;
+    // 6 (continued). What this login asked for: max_age, prompt=login, acr_values.
+    check_requirements(
+        &pending.step_up,
+        verified.auth_time(),
+        verified.acr(),
+        pending.created_at,
+        ctx.now(),
+    )
+    .map_err(|e| {
+        let tenant_name = tenant.id.clone();
+        AppError::page(
+            Problem::RequirementsNotMet {
+                tenant: tenant_name,
+            },
+            e.code(),
+        )
+        .with_detail(e.to_string())
+        .start_again("/login")
+    })?;
+    // 7. Member identity, with the userinfo fallback, then who may sign in here at all.
+    let (member, userinfo_skipped) = own_code(identify(&meta, &tokens, &verified, tenant)).await?;
     if let Some(code) = userinfo_skipped {
         // Said in the request's one log line (SPEC), not a second one.
         log.detail = Some(format!(
-            "signed in without a name: userinfo failed ({code})"
+            "signed in without what userinfo would have added: userinfo failed ({code})"
         ));
     }
+    check_gates(&tenant.config, &member).map_err(|e| {
+        AppError::page(
+            Problem::NotAllowed {
+                tenant: tenant.id.clone(),
+            },
+            e.code(),
+        )
+        .with_detail(e.to_string())
+    })?;
     // 8. Provisioning.
     let provisioned = if tenant.config.provision_new_users {
         own_code(provision::provision(ctx.env, tenant, issuer, &member)).await?
     } else {
         false
     };
-    // 9. Session, then the handoff.
+    // 9. For the app, a one-time code and no session; for the web, a session and the handoff.
+    if let Some(app_login) = &pending.app {
+        return own_code(app::finish(
+            ctx,
+            tenant,
+            app_login,
+            member,
+            provisioned,
+            pending.browser.secret(),
+            log,
+        ))
+        .await;
+    }
     let session_cookie = own_code(create_session(ctx, kv, tenant, &tokens, &verified)).await?;
     log.outcome = "handoff";
     own_code(handoff(
@@ -159,42 +195,44 @@ async fn identify(
     meta: &ProviderMetadata,
     tokens: &TokenResponse,
     t: &VerifiedIdToken,
-    allow_unverified: bool,
+    tenant: &Tenant,
 ) -> Result<(Member, Option<&'static str>), AppError> {
+    let cfg = &tenant.config;
     let mut skipped = None;
-    let mut claims = IdentityClaims {
-        sub: t.sub().to_string(),
-        email: t.email().map(str::to_string),
-        email_verified: t.email_verified(),
-        name: t.name().map(str::to_string),
-        given_name: t.given_name().map(str::to_string),
-        family_name: t.family_name().map(str::to_string),
-        idp: t.idp().map(str::to_string),
-    };
+    let mut claims = IdentityClaims::from_token(t, cfg.groups_claim.as_deref());
     if claims.needs_userinfo() {
-        if let (Some(endpoint), Some(token)) = (&meta.userinfo_endpoint, &tokens.access_token) {
-            let result = own_code(outbound::send(&userinfo_request(endpoint, token))).await;
-            match parse_userinfo(result.as_ref().map_err(|e| *e), &claims.sub) {
-                Ok(info) => claims = claims.merge_userinfo(&info),
-                // Only the name was missing: sign the member in without it rather than fail.
-                Err(e) if claims.email.is_some() && e != UserinfoError::SubMismatch => {
-                    skipped = Some(e.code());
-                }
-                Err(e) => {
-                    return Err(AppError::page(Problem::VerificationFailed, e.code())
-                        .with_detail(e.to_string())
-                        .start_again("/login"))
-                }
+        let fetched = match (&meta.userinfo_endpoint, &tokens.access_token) {
+            (Some(endpoint), Some(token)) => {
+                let result = own_code(outbound::send(&userinfo_request(endpoint, token))).await;
+                Some(parse_userinfo(result.as_ref().map_err(|e| *e), &claims.sub))
             }
-        }
-    }
-    let member = claims.into_member(allow_unverified).map_err(|e| {
-        let problem = match e {
-            crate::core::member::MemberError::NoEmail => Problem::NoEmail,
-            crate::core::member::MemberError::EmailUnverified => Problem::EmailUnverified,
+            _ => None,
         };
-        AppError::page(problem, e.code()).start_again("/login")
-    })?;
+        claims = match fetched {
+            Some(Ok(info)) => claims.merge_userinfo(&info),
+            // Only the name or the groups were missing: sign in without them rather than
+            // fail (no groups fails `allowed_groups` closed).
+            Some(Err(e)) if claims.can_do_without_userinfo() && e != UserinfoError::SubMismatch => {
+                skipped = Some(e.code());
+                claims.without_userinfo()
+            }
+            Some(Err(e)) => {
+                return Err(AppError::page(Problem::VerificationFailed, e.code())
+                    .with_detail(e.to_string())
+                    .start_again("/login"))
+            }
+            None => claims.without_userinfo(),
+        };
+    }
+    let member = claims
+        .into_member(cfg.allow_unverified_email)
+        .map_err(|e| {
+            let problem = match e {
+                crate::core::member::MemberError::NoEmail => Problem::NoEmail,
+                crate::core::member::MemberError::EmailUnverified => Problem::EmailUnverified,
+            };
+            AppError::page(problem, e.code()).start_again("/login")
+        })?;
     Ok((member, skipped))
 }
 
@@ -247,6 +285,10 @@ async fn handoff(
     let claims = assertion_claims(
         member,
         &AssertionContext {
+            channel: Channel::Web,
+            // The handoff page is served here, on the host the login started on (the callback
+            // ends there), so this is the `Origin` the portal sees on the POST.
+            origin: Some(&ctx.origin),
             issuer: &issuer,
             portal_url: &tenant.config.portal_url,
             tenant: &tenant.id,

@@ -1,4 +1,6 @@
-//! `GET /login` and `GET /login/sso`: the tenant's page and the start of a login.
+//! `GET /login`, `GET /login/sso` and `GET|POST /login/initiate`: the tenant's page and the
+//! starts of a login. Every start — these two, and the app's `/app/login` — goes through
+//! `begin`: rate limit, pending login in KV, binding cookie, 302 to the IdP.
 
 use super::request::Request;
 use url::form_urlencoded;
@@ -8,12 +10,16 @@ use crate::core::authorize::{
     LoginSeeds, PendingLogin, PENDING_LOGIN_TTL_SECS,
 };
 use crate::core::cookies;
+use crate::core::initiate::{initiate_request, InitiateContext, MAX_INITIATE_BYTES};
 use crate::core::log::RequestLog;
 use crate::core::pages::{login_page, LoginPage, Problem};
 use crate::core::return_to::sanitize_return_to;
 use crate::core::secret::BrowserId;
+use crate::core::step_up::{StepUp, StepUpRequest};
 use crate::core::tenant_record::Tenant;
 
+use super::body::query_or_form;
+use super::ratelimit::{self, Limit, Verdict};
 use super::respond::{self, AppError, Response};
 use super::{idp, rand, Ctx};
 
@@ -30,24 +36,36 @@ fn return_to(ctx: &Ctx<'_>) -> Option<String> {
         .and_then(sanitize_return_to)
 }
 
-fn sso_href(return_to: Option<&str>) -> String {
-    match return_to {
-        Some(r) => format!(
-            "/login/sso?{}",
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("return_to", r)
-                .finish()
-        ),
-        None => "/login/sso".to_string(),
+fn portal_state(ctx: &Ctx<'_>) -> Option<String> {
+    query_param(ctx, "portal_state")
+        .as_deref()
+        .and_then(sanitize_portal_state)
+}
+
+/// `/login/sso` with the `return_to` and `portal_state` the member came with.
+fn sso_href(return_to: Option<&str>, portal_state: Option<&str>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(r) = return_to {
+        query.append_pair("return_to", r);
+    }
+    if let Some(p) = portal_state {
+        query.append_pair("portal_state", p);
+    }
+    match query.finish() {
+        q if q.is_empty() => "/login/sso".to_string(),
+        q => format!("/login/sso?{q}"),
     }
 }
 
 /// `GET /login` — the tenant's login page, or straight on to `/login/sso` when password login
-/// is disabled (keeping `return_to`).
+/// is disabled (keeping `return_to` and `portal_state`, so a portal that started the login
+/// can bind its result to its own browser session).
 pub fn page(_req: &Request, ctx: &Ctx<'_>, tenant: &Tenant) -> Result<Response, AppError> {
     let cfg = &tenant.config;
-    let return_to = return_to(ctx);
-    let sso = cfg.enabled.then(|| sso_href(return_to.as_deref()));
+    let (return_to, portal_state) = (return_to(ctx), portal_state(ctx));
+    let sso = cfg
+        .enabled
+        .then(|| sso_href(return_to.as_deref(), portal_state.as_deref()));
     if cfg.password_login_disabled {
         if let Some(sso) = &sso {
             return Ok(respond::redirect(302, sso, &[]));
@@ -66,8 +84,10 @@ pub fn page(_req: &Request, ctx: &Ctx<'_>, tenant: &Tenant) -> Result<Response, 
     Ok(respond::html(page))
 }
 
-/// `GET /login/sso` — starts a login: pending login in KV, binding cookie, 302 to the IdP.
-pub async fn start(
+/// `GET /login/sso` — starts a login, with the step-up a portal may ask for: a request can
+/// make a login stricter than the tenant's own requirements, never weaker, and a malformed
+/// value is a 400 page rather than dropped.
+pub async fn sso(
     req: &Request,
     ctx: &Ctx<'_>,
     tenant: &Tenant,
@@ -77,6 +97,83 @@ pub async fn start(
     if !cfg.enabled {
         return Err(AppError::page(Problem::SsoDisabled, "sso_disabled"));
     }
+    let (prompt, max_age, acr) = (
+        query_param(ctx, "prompt"),
+        query_param(ctx, "max_age"),
+        query_param(ctx, "acr_values"),
+    );
+    let asked = StepUpRequest {
+        prompt: prompt.as_deref(),
+        max_age: max_age.as_deref(),
+        acr_values: acr.as_deref(),
+    };
+    let step_up = StepUp::merge(cfg.max_age, cfg.acr_values.as_deref(), &asked).map_err(|e| {
+        AppError::page(Problem::StepUpInvalid, e.code())
+            .with_detail(e.to_string())
+            .start_again("/login")
+    })?;
+    let request = LoginRequest {
+        return_to: return_to(ctx),
+        portal_state: portal_state(ctx),
+        login_hint: query_param(ctx, "login_hint")
+            .as_deref()
+            .and_then(sanitize_login_hint),
+        step_up,
+        app: None,
+    };
+    begin(req, ctx, tenant, request, log).await
+}
+
+/// `GET|POST /login/initiate` — the Okta dashboard tile (OIDC Core §4): Okta names its
+/// issuer, which must be this tenant's; then the ordinary start with the tenant's own step-up.
+pub async fn initiate(
+    req: &Request,
+    ctx: &Ctx<'_>,
+    tenant: &Tenant,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
+    let cfg = &tenant.config;
+    if !cfg.enabled {
+        return Err(AppError::page(Problem::SsoDisabled, "sso_disabled"));
+    }
+    let (raw, _) = query_or_form(req, ctx.url.query(), MAX_INITIATE_BYTES).await?;
+    let local_dev = ctx.settings.local_dev;
+    let (issuer, org_issuer) = (cfg.issuer(local_dev), cfg.org_issuer(local_dev));
+    let request = initiate_request(
+        &raw,
+        &InitiateContext {
+            issuer: &issuer,
+            org_issuer: &org_issuer,
+            portal_url: &cfg.portal_url,
+            max_age: cfg.max_age,
+            acr_values: cfg.acr_values.as_deref(),
+        },
+    )
+    .map_err(|e| AppError::page(Problem::NotForThisPortal, e.code()).with_detail(e.to_string()))?;
+    begin(req, ctx, tenant, request, log).await
+}
+
+/// The login-start limit (SPEC: 600 per IP and tenant a minute), counted before anything is
+/// written; over it, a 429 page.
+async fn limit_login_starts(req: &Request, ctx: &Ctx<'_>, tenant: &Tenant) -> Result<(), AppError> {
+    match ratelimit::check(ctx.env, req, Limit::LoginStart, Some(&tenant.id)).await {
+        Verdict::Allowed => Ok(()),
+        Verdict::Limited => Err(AppError::page(Problem::RateLimited, "rate_limited")),
+        Verdict::Unavailable(why) => Err(super::misconfigured(why)),
+    }
+}
+
+/// Starts a login: counted against the login-start limit, then pending login in KV, binding
+/// cookie, 302 to the IdP. The caller has checked that the tenant is enabled.
+pub async fn begin(
+    req: &Request,
+    ctx: &Ctx<'_>,
+    tenant: &Tenant,
+    request: LoginRequest,
+    log: &mut RequestLog,
+) -> Result<Response, AppError> {
+    limit_login_starts(req, ctx, tenant).await?;
+    let cfg = &tenant.config;
     let kv = ctx.kv()?;
     let issuer = cfg.issuer(ctx.settings.local_dev);
     let meta = idp::metadata(&kv, &issuer, ctx.now()).await.map_err(|e| {
@@ -88,15 +185,6 @@ pub async fn start(
         .cookie(req, cookies::BROWSER)
         .filter(|v| v.len() == 43)
         .unwrap_or_else(rand::token);
-    let request = LoginRequest {
-        return_to: return_to(ctx),
-        portal_state: query_param(ctx, "portal_state")
-            .as_deref()
-            .and_then(sanitize_portal_state),
-        login_hint: query_param(ctx, "login_hint")
-            .as_deref()
-            .and_then(sanitize_login_hint),
-    };
     let redirect_uri = cfg
         .redirect_uri
         .clone()
@@ -120,6 +208,7 @@ pub async fn start(
         client_id: &cfg.client_id,
         idp: cfg.idp_id.as_deref(),
         login_hint: request.login_hint.as_deref(),
+        extra_scopes: &cfg.extra_scopes,
     };
     let location = authorize_url(&params, &pending)
         .map_err(|_| AppError::page(Problem::IdpUnavailable, "bad_authorize_endpoint"))?;

@@ -2,6 +2,8 @@
 //! straight lines — load → core → I/O → core → respond — and every request logs one JSON line.
 
 mod admin;
+mod app;
+mod app_code;
 mod body;
 mod callback;
 mod check;
@@ -17,6 +19,7 @@ mod outbound;
 mod promise;
 mod provision;
 mod rand;
+mod ratelimit;
 mod request;
 mod respond;
 mod sealing;
@@ -313,9 +316,13 @@ async fn tenant_routes(
     let route: &'static str = match path {
         "/login" => "/login",
         "/login/sso" => "/login/sso",
+        "/login/initiate" => "/login/initiate",
         "/authorization-code/callback" => "/authorization-code/callback",
         "/logout" => "/logout",
         "/login/logout" => "/login/logout",
+        "/app/login" => "/app/login",
+        "/app/continue" => "/app/continue",
+        "/app/token" => "/app/token",
         _ => return Err(AppError::page(Problem::NotFound, "not_found")),
     };
     log.route = route;
@@ -328,16 +335,28 @@ async fn tenant_routes(
     match route {
         // Only GET shows the login page; HEAD must not start logins, exchange codes or end sessions.
         "/login" | "/login/logout" => allow(&req, &[Method::Get])?,
-        "/authorization-code/callback" => allow_exact(&req, &[Method::Get, Method::Post])?,
+        "/authorization-code/callback" | "/login/initiate" => {
+            allow_exact(&req, &[Method::Get, Method::Post])?
+        }
+        "/app/continue" => allow_exact(&req, &[Method::Post])?,
+        "/app/token" => {
+            if req.method() != Method::Post {
+                return Err(AppError::method_not_allowed("POST", respond::Form::Json));
+            }
+        }
         _ => allow_exact(&req, &[Method::Get])?,
     }
     match route {
         "/login" => login::page(&req, ctx, &tenant),
-        "/login/sso" => own_code(login::start(&req, ctx, &tenant, log)).await,
+        "/login/sso" => own_code(login::sso(&req, ctx, &tenant, log)).await,
+        "/login/initiate" => own_code(login::initiate(&req, ctx, &tenant, log)).await,
         "/authorization-code/callback" => {
             own_code(callback::handle(req, ctx, Some(tenant), log)).await
         }
         "/logout" => own_code(logout::start(&req, ctx, &tenant, log)).await,
+        "/app/login" => own_code(app::login(&req, ctx, &tenant, log)).await,
+        "/app/continue" => own_code(app::continue_post(&req, ctx, &tenant, log)).await,
+        "/app/token" => own_code(app::token(&req, ctx, &tenant, log)).await,
         _ => own_code(logout::landing(ctx, Some(&tenant), log)).await,
     }
 }

@@ -34,6 +34,7 @@ fn event_for(tenant: &Tenant, issuer: &str, m: &Member) -> ProvisionEvent {
         given_name: m.given_name.clone(),
         family_name: m.family_name.clone(),
         idp: m.idp.clone(),
+        groups: m.groups.clone(),
     }
 }
 

@@ -37,6 +37,8 @@ pub enum AppError {
     },
     /// 405 with its `Allow` header, its body in the form of the route's other answers.
     MethodNotAllowed { allow: String, form: Form },
+    /// 429 with `Retry-After`: a rate limit (SPEC "Deployment shape").
+    TooMany { form: Form },
 }
 
 /// How a route answers errors: a page for members, JSON on the admin API, nothing at all in
@@ -108,6 +110,7 @@ impl AppError {
             | Self::Bare { code, .. }
             | Self::JsonDetailed { code, .. } => code,
             Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::TooMany { .. } => "rate_limited",
         }
     }
 
@@ -143,6 +146,21 @@ impl AppError {
                     Form::Empty => bare(405),
                 };
                 let _ = super::js::set_header(&resp.headers(), "allow", &allow);
+                resp
+            }
+            Self::TooMany { form } => {
+                let resp = match form {
+                    Form::Json => json(
+                        429,
+                        &serde_json::json!({
+                            "error": "rate_limited",
+                            "error_description": "too many requests; try again in a minute",
+                        }),
+                    ),
+                    Form::Page => html(problem_page(&Problem::RateLimited, None)),
+                    Form::Empty => bare(429),
+                };
+                let _ = super::js::set_header(&resp.headers(), "retry-after", "60");
                 resp
             }
         }

@@ -123,6 +123,12 @@ impl Settings {
     }
 }
 
+/// `LOGIN_RATE_LIMIT_OFF="true"`: the benchmark's switch for the login-start limit, honoured
+/// only under `LOCAL_DEV` (`ratelimit`).
+pub fn login_limit_off(env: &Env) -> bool {
+    var(env, "LOGIN_RATE_LIMIT_OFF").is_some_and(|v| v.trim() == "true")
+}
+
 /// Why the worker cannot serve a route that needs a secret: says which, never its value.
 #[derive(Debug)]
 pub struct Misconfigured(pub String);

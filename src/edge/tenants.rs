@@ -83,9 +83,11 @@ pub async fn read_raw(kv: &Kv, id: &str) -> Result<Option<String>, LoadError> {
         .map_err(|_| LoadError::Kv)
 }
 
-/// Reads and opens a tenant straight from KV (the admin API uses this, bypassing caches).
-/// A record still sealed under CONFIG_KEY_PREVIOUS is re-sealed here, on a fresh read, so
-/// `GET /admin/tenants` after a key rotation moves every record to the new key.
+/// Reads and opens a tenant straight from KV, bypassing caches (the admin API, the settings
+/// page and the queue consumer). It never writes: a record still sealed under
+/// `CONFIG_KEY_PREVIOUS` is re-sealed under the current key only when an admin write stores
+/// it again (`PUT`, the settings page's save, a webhook-secret rotation) — a write made from
+/// a read that may be up to 60 s stale would undo an admin's change (SPEC).
 pub async fn load_fresh(
     kv: &Kv,
     keys: &KeyRing,
@@ -95,11 +97,7 @@ pub async fn load_fresh(
     let Some(raw) = read_raw(kv, id).await? else {
         return Ok(None);
     };
-    let opened = open_record(id, &raw, keys, ctx)?;
-    if opened.needs_reseal {
-        reseal(kv, keys, &opened.tenant).await;
-    }
-    Ok(Some(opened.tenant))
+    Ok(Some(open_record(id, &raw, keys, ctx)?.tenant))
 }
 
 /// A tenant for serving members, cached. Never writes: a record read through the edge cache
@@ -128,13 +126,6 @@ async fn read_edge_cached(kv: &Kv, key: &str) -> Result<Option<String>, LoadErro
     kv.get_text_cached(key, KV_CACHE_TTL_SECS)
         .await
         .map_err(|_| LoadError::Kv)
-}
-
-async fn reseal(kv: &Kv, keys: &KeyRing, tenant: &Tenant) {
-    let record = tenant.seal(keys, &mut || super::rand::bytes());
-    if let Ok(raw) = serde_json::to_string(&record) {
-        let _ = kv.put(&tenant_key(&tenant.id), &raw, None).await;
-    }
 }
 
 /// The tenant that owns a custom domain, cached.

@@ -528,10 +528,16 @@ describe('key rotation (CONFIG_KEY_PREVIOUS, HANDOFF_SIGNING_KEY_PREVIOUS)', () 
     const second = await stack.signIn({ worker: rotated, tenant: 'keyrot', user: 'bob' });
     assert.ok(second.accepted, `the client secret sealed under the previous CONFIG_KEY still opens\n${second.explain()}`);
     assert.equal(second.accepted.header.kid, newKid, 'assertions are signed with the new handoff key');
+    // Reads never write (SPEC: a write made from a possibly stale read would undo an admin's
+    // change): GET and the list leave the record as stored; only an admin write re-seals it.
+    const sealedBefore = await rotated.kvGet('tenant:keyrot');
     const g = await rotated.admin('GET', '/admin/tenants/keyrot');
     assert.equal(g.status, 200, g.body);
+    assert.equal((await rotated.admin('GET', '/admin/tenants')).status, 200);
+    assert.equal(await rotated.kvGet('tenant:keyrot'), sealedBefore, 'GET and the list wrote nothing');
     const rewrite = await rotated.admin('PUT', '/admin/tenants/keyrot', g.json);
     assert.equal(rewrite.status, 200, rewrite.body);
+    assert.notEqual(await rotated.kvGet('tenant:keyrot'), sealedBefore, 'the PUT re-sealed the record');
     await rotated.stop();
 
     const only = await serveFrom(

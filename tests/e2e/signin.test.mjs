@@ -136,7 +136,7 @@ describe('sign-in', () => {
 
     // The handoff page: auto-submitting form to portal_url + handoff_path, headers.
     assert.equal(s.handoff.action, `${stack.portal.url}/sso/assertion`);
-    assertHtmlHeaders(s.final, { perMember: true, what: 'handoff page' });
+    assertHtmlHeaders(s.final, { perMember: true, what: 'handoff page', referrer: 'strict-origin' });
     assert.ok(parseCsp(s.final.headers['content-security-policy']).get('script-src')?.some((v) => v.startsWith("'nonce-")), 'handoff script runs under a CSP nonce');
     assert.ok(!s.final.url.includes(s.assertion), 'the assertion never travels in a URL');
 

@@ -239,13 +239,13 @@ describe('fake portal and webhook receiver', () => {
   async function assertion(claims = {}, signingKey = key) {
     const k = await importJWK({ ...signingKey, alg: 'EdDSA' }, 'EdDSA');
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ sub: 'u1', email: 'ada@example.com', name: 'Ada', tenant: 'acme', jti: crypto.randomUUID(), iss, aud: portal.url, iat: now, exp: now + 120, ...claims })
+    return new SignJWT({ sub: 'u1', email: 'ada@example.com', name: 'Ada', tenant: 'acme', jti: crypto.randomUUID(), iss, aud: portal.url, iat: now, exp: now + 120, channel: 'web', origin: iss, ...claims })
       .setProtectedHeader({ alg: 'EdDSA', kid: key.kid })
       .sign(k);
   }
-  const post = async (a) => request(`${portal.url}/sso/assertion`, { method: 'POST', body: new URLSearchParams({ assertion: a }) });
+  const post = async (a, origin = iss) => request(`${portal.url}/sso/assertion`, { method: 'POST', body: new URLSearchParams({ assertion: a }), headers: { origin } });
 
-  test('accepts a valid EdDSA assertion once, refuses wrong aud, iss, tenant, signature, lifetime', async () => {
+  test('accepts a valid EdDSA assertion once, refuses wrong aud, iss, tenant, signature, lifetime, channel, Origin', async () => {
     const good = await assertion();
     const ok = await post(good);
     assert.equal(ok.status, 200);
@@ -259,11 +259,18 @@ describe('fake portal and webhook receiver', () => {
       await assertion({ tenant: 'beta' }),
       await assertion({}, { ...other, kid: key.kid }),
       await assertion({ exp: Math.floor(Date.now() / 1000) + 600 }),
+      await assertion({ channel: 'app' }),
+      await assertion({ channel: undefined }),
+      await assertion({ origin: 'http://evil.localhost:1' }),
     ]) {
       assert.equal((await post(bad)).status, 401);
     }
+    // A replay from another page: the browser sends that page's Origin (or "null").
+    for (const origin of ['http://evil.localhost:1', 'null', null]) {
+      assert.equal((await post(await assertion(), origin)).status, 401, `Origin ${origin}`);
+    }
     assert.equal(portal.accepted.length, 1);
-    assert.equal(portal.refused.length, 6);
+    assert.equal(portal.refused.length, 12);
   });
 
   test('webhook: a Standard Webhooks signature verifies, a wrong one gets 401, the script answers in order', async () => {

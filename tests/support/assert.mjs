@@ -17,9 +17,10 @@ export function parseCsp(header) {
 /**
  * SPEC "Rules that hold everywhere" for an HTML response: strict CSP with frame-ancestors
  * 'none' and no inline script allowance, nosniff, Referrer-Policy no-referrer, no inline
- * event handlers; `perMember` adds Cache-Control: no-store.
+ * event handlers; `perMember` adds Cache-Control: no-store. `referrer`: the Referrer-Policy
+ * (SPEC: `no-referrer`, except the handoff page's `strict-origin` and the settings pages').
  */
-export function assertHtmlHeaders(res, { perMember = false, what = res.url } = {}) {
+export function assertHtmlHeaders(res, { perMember = false, what = res.url, referrer = 'no-referrer' } = {}) {
   const h = res.headers;
   assert.match(h['content-type'] ?? '', /^text\/html/i, `${what}: content-type`);
   const cspHeader = h['content-security-policy'];
@@ -32,7 +33,7 @@ export function assertHtmlHeaders(res, { perMember = false, what = res.url } = {
     assert.ok(!script.includes(bad), `${what}: CSP script source allows ${bad} (${cspHeader})`);
   }
   assert.equal(h['x-content-type-options'], 'nosniff', `${what}: X-Content-Type-Options`);
-  assert.equal((h['referrer-policy'] ?? '').toLowerCase(), 'no-referrer', `${what}: Referrer-Policy`);
+  assert.equal((h['referrer-policy'] ?? '').toLowerCase(), referrer, `${what}: Referrer-Policy`);
   if (perMember) assert.match(h['cache-control'] ?? '', /no-store/i, `${what}: Cache-Control no-store`);
   assert.doesNotMatch(res.body, /<[a-z][^>]*\son[a-z]+\s*=/i, `${what}: inline event handler in the HTML`);
   // Every inline script must carry a nonce the CSP lists.

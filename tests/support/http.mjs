@@ -291,12 +291,25 @@ export function parseForms(html, baseUrl) {
   return forms;
 }
 
-/** Submits a form the way a browser would (POST form-encoded, or GET with a query). */
-export async function submitForm(form, { jar, extra = {} } = {}) {
+/**
+ * The `Origin` a browser sends with a POST from `page` (a response): the page's origin, or
+ * "null" when the page's Referrer-Policy is `no-referrer` (Chromium's behaviour, which SPEC's
+ * handoff rule is about).
+ */
+export function browserOrigin(page) {
+  const policy = String(page?.headers?.['referrer-policy'] ?? '').toLowerCase();
+  return policy === 'no-referrer' ? 'null' : new URL(page.url).origin;
+}
+
+/**
+ * Submits a form the way a browser would (POST form-encoded, or GET with a query). `origin`:
+ * the Origin header a browser would send with the POST (see browserOrigin); none when absent.
+ */
+export async function submitForm(form, { jar, extra = {}, origin } = {}) {
   const fields = new URLSearchParams(form.fields);
   for (const [k, v] of Object.entries(extra)) fields.set(k, v);
   if (form.method === 'POST') {
-    return send(form.action, { method: 'POST', body: fields, jar });
+    return send(form.action, { method: 'POST', body: fields, jar, headers: origin === undefined ? {} : { origin } });
   }
   const u = new URL(form.action);
   u.search = fields.toString();

@@ -1,6 +1,7 @@
 // The fake Members Portal and provisioning-webhook receiver, on one port. The portal
 // verifies handoff assertions the way SPEC "Handoff to the portal" tells portal authors to
-// (signature against {iss}/.well-known/jwks.json, iss, tenant, aud, exp, jti) and records
+// (signature against {iss}/.well-known/jwks.json, iss, tenant, aud, exp, jti, `channel` web,
+// the request's Origin equal to the `origin` claim) and records
 // every assertion it accepted or refused; the receiver verifies Standard Webhooks
 // signatures with the `standardwebhooks` package and answers from a per-test script.
 
@@ -74,7 +75,7 @@ export async function startPortal({ port = 0, quiet = true } = {}) {
     return r.json();
   }
 
-  async function verifyAssertion(assertion) {
+  async function verifyAssertion(assertion, requestOrigin) {
     let unverified;
     let header;
     try {
@@ -103,6 +104,12 @@ export async function startPortal({ port = 0, quiet = true } = {}) {
     if (payload.tenant !== unverified.tenant) return { ok: false, reason: 'tenant', claims: payload };
     if (typeof payload.aud !== 'string') return { ok: false, reason: 'aud is not a single string', claims: payload };
     if (payload.exp - payload.iat > 120) return { ok: false, reason: `lifetime ${payload.exp - payload.iat}s > 120s`, claims: payload };
+    if (payload.channel !== 'web') return { ok: false, reason: `channel ${JSON.stringify(payload.channel)} is not web`, claims: payload };
+    // The request's Origin must be the origin that served the handoff page: an assertion
+    // replayed from an attacker's page into a victim's browser posts with the attacker's.
+    if (requestOrigin !== payload.origin) {
+      return { ok: false, reason: `Origin ${JSON.stringify(requestOrigin)} is not the origin claim ${JSON.stringify(payload.origin)}`, claims: payload };
+    }
     if (seenJti.has(payload.jti)) return { ok: false, reason: 'jti replayed', claims: payload };
     seenJti.add(payload.jti);
     return { ok: true, claims: payload, header };
@@ -119,7 +126,7 @@ export async function startPortal({ port = 0, quiet = true } = {}) {
       notify();
       return html(res, 400, 'Sign-in refused', '<p>No assertion.</p>');
     }
-    const v = await verifyAssertion(assertion);
+    const v = await verifyAssertion(assertion, req.headers.origin ?? null);
     if (!v.ok) {
       refused.push({ ...meta, reason: v.reason, claims: v.claims });
       notify();

@@ -3,7 +3,7 @@
 // portal. Everything started here is stopped by stop(), which test files call in after().
 
 import crypto from 'node:crypto';
-import { CookieJar, describeChain, follow, pageText, parseForms, request, submitForm } from './http.mjs';
+import { browserOrigin, CookieJar, describeChain, follow, pageText, parseForms, request, submitForm } from './http.mjs';
 import { startOp } from './op.mjs';
 import { startPortal } from './portal.mjs';
 import { putTenant, startWorker, tenantConfig } from './worker.mjs';
@@ -123,7 +123,8 @@ export async function completeLogin({ portal, jar, callbackUrl, callbackMethod =
   const form = handoffForm(final);
   if (!form) return { callback: first, final, chain, handoff: null, portalResponse: null, accepted: null };
   const before = portal.accepted.length + portal.refused.length;
-  const portalResponse = await submitForm(form, { jar });
+  // Posted as a browser posts it: with the Origin the handoff page's Referrer-Policy allows.
+  const portalResponse = await submitForm(form, { jar, origin: browserOrigin(final) });
   const raw = form.fields.get('assertion');
   const accepted = portal.accepted.find((a) => a.raw === raw) ?? null;
   const refused = portal.refused.find((a) => a.raw === raw) ?? null;

@@ -185,7 +185,7 @@ pub fn is_loopback_host(authority: &str) -> bool {
 
 const NOT_ASCII: &str = "must be ASCII (use the xn-- form of an international name)";
 
-fn web_url(input: &str, local_dev: bool) -> Rule<Url> {
+pub(super) fn web_url(input: &str, local_dev: bool) -> Rule<Url> {
     if input
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == '\\')

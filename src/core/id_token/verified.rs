@@ -17,6 +17,10 @@ pub struct VerifiedIdToken {
     given_name: Option<String>,
     family_name: Option<String>,
     idp: Option<String>,
+    auth_time: Option<u64>,
+    acr: Option<String>,
+    amr: Option<Vec<String>>,
+    sid: Option<String>,
     exp: u64,
     iat: u64,
     /// The payload as signed (decoded JSON), for `claims`.
@@ -30,8 +34,8 @@ impl VerifiedIdToken {
     pub fn email(&self) -> Option<&str> {
         self.email.as_deref()
     }
-    /// `Some(false)` also for a value that is neither a bool nor "true"/"false": an email
-    /// is treated as verified only when the IdP clearly says so.
+    /// `Some(true)` only for JSON `true`; any other value present (`"true"`, `1`, `false`…)
+    /// is `Some(false)`: one rule with userinfo's (`member::verified_flag`).
     pub fn email_verified(&self) -> Option<bool> {
         self.email_verified
     }
@@ -47,6 +51,21 @@ impl VerifiedIdToken {
     /// Okta's `idp` claim: the Identity Provider that authenticated the member.
     pub fn idp(&self) -> Option<&str> {
         self.idp.as_deref()
+    }
+    /// When the member last authenticated at the IdP, when it says (a NumericDate).
+    pub fn auth_time(&self) -> Option<u64> {
+        self.auth_time
+    }
+    pub fn acr(&self) -> Option<&str> {
+        self.acr.as_deref()
+    }
+    /// Authentication methods, when sent as an array of strings.
+    pub fn amr(&self) -> Option<&[String]> {
+        self.amr.as_deref()
+    }
+    /// Okta's session id.
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.as_deref()
     }
     pub fn exp(&self) -> u64 {
         self.exp
@@ -78,13 +97,35 @@ fn optional_string(claim: &Field) -> Option<String> {
     claim.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-/// Some IdPs send `email_verified` as a string. Anything unrecognised counts as unverified.
+/// SPEC step 7: true only when JSON `true`; absent or `null` is "not said"; anything else
+/// (`"true"`, `1`, `false`) is "not verified" — the same rule as `member::verified_flag`.
 fn email_verified(claim: &Field) -> Option<bool> {
     match claim {
         Field::Absent | Field::Null => None,
-        Field::Bool(b) => Some(*b),
-        Field::Str(s) => Some(s.eq_ignore_ascii_case("true")),
+        Field::Bool(true) => Some(true),
         _ => Some(false),
+    }
+}
+
+/// A NumericDate read leniently (only for facts handed on, never for checks of our own).
+fn date(claim: &Field) -> Option<u64> {
+    match claim {
+        Field::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.is_finite())
+                .map(|f| f as u64)
+        }),
+        _ => None,
+    }
+}
+
+fn strings(claim: &Field) -> Option<Vec<String>> {
+    match claim {
+        Field::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
     }
 }
 
@@ -104,6 +145,10 @@ impl VerifiedIdToken {
             given_name: optional_string(&claims.given_name),
             family_name: optional_string(&claims.family_name),
             idp: optional_string(&claims.idp),
+            auth_time: date(&claims.auth_time),
+            acr: optional_string(&claims.acr),
+            amr: strings(&claims.amr),
+            sid: optional_string(&claims.sid),
             exp,
             iat,
             payload,

@@ -125,12 +125,57 @@ fn render_handoff(
         assertion = html_escape(assertion),
     );
     let form_action = ["'self'", origin];
-    Document {
+    let mut page = Document {
         status: 200,
         title: "Signing you in\u{2026}",
         body,
         script: Some(AUTO_SUBMIT),
         form_action: &form_action,
+    }
+    .render(nonce);
+    // SPEC: this page alone sends `strict-origin`, so the browser's POST to the portal carries
+    // the `Origin` that served it (the assertion's `origin` claim); with `no-referrer` it
+    // would carry `Origin: null` and a replay from an attacker's page would look the same.
+    set_header(&mut page, "Referrer-Policy", "strict-origin");
+    page
+}
+
+fn set_header(page: &mut Page, name: &'static str, value: &str) {
+    match page
+        .headers
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+    {
+        Some(h) => h.1 = value.to_string(),
+        None => page.headers.push((name, value.to_string())),
+    }
+}
+
+/// RFC 8252 §8.6: before a one-time code goes to a private-use scheme or loopback redirect
+/// (which any app could claim), the member confirms. The form carries the waiting sign-in's
+/// id and a CSRF token bound to the browser's binding cookie; nothing else leaves the page.
+pub fn continue_to_app_page(email: &str, continue_id: &str, csrf: &str, nonce: &str) -> Page {
+    let mut body = Icon::Lock.badge(Tone::Brand);
+    body.push_str(&format!(
+        "<h1>Continue to the app as {email}?</h1>\n\
+         <p class=\"lede\">The app on this device asked to sign you in. Continue only if you \
+         started this sign-in from the app.</p>\n\
+         <form method=\"post\" action=\"/app/continue\">\n\
+         <input type=\"hidden\" name=\"continue\" value=\"{id}\">\n\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
+         <button class=\"button primary\" type=\"submit\">Continue</button>\n\
+         </form>\n\
+         <p class=\"note\">Didn\u{2019}t start this? Close this window.</p>\n",
+        email = html_escape(email),
+        id = html_escape(continue_id),
+        csrf = html_escape(csrf),
+    ));
+    Document {
+        status: 200,
+        title: "Continue to the app?",
+        body,
+        script: None,
+        form_action: &["'self'"],
     }
     .render(nonce)
 }

@@ -8,7 +8,9 @@ mod member;
 mod problem;
 mod style;
 
-pub use member::{handoff_page, login_page, portal_handoff_page, signed_out_page, LoginPage};
+pub use member::{
+    continue_to_app_page, handoff_page, login_page, portal_handoff_page, signed_out_page, LoginPage,
+};
 pub use problem::{problem_page, Problem};
 
 /// A rendered HTML response, ready for the edge to send as is.

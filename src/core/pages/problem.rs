@@ -1,6 +1,8 @@
 //! The page a member sees when sign-in cannot go on: the right status, a sentence they can
 //! act on, and never an internal detail. What the IdP said is shown only escaped and capped.
 
+use std::borrow::Cow;
+
 use super::{html_escape, safe_href, text_escape, Document, Icon, Page, Tone};
 
 /// Longest IdP-supplied text shown; a description is advice, not a document.
@@ -53,13 +55,32 @@ pub enum Problem {
     UnknownState,
     /// The tenant's configuration cannot be used.
     Misconfigured,
+    /// A step-up parameter (`prompt`, `max_age`, `acr_values`) is malformed or would weaken
+    /// the tenant's own requirement.
+    StepUpInvalid,
+    /// `/login/initiate` names an issuer that is not this tenant's.
+    NotForThisPortal,
+    /// The ID token does not meet the login's `max_age`, `prompt=login` or `acr_values`.
+    RequirementsNotMet {
+        tenant: String,
+    },
+    /// `allowed_email_domains` or `allowed_groups` refuse the member.
+    NotAllowed {
+        tenant: String,
+    },
+    /// Over a rate limit.
+    RateLimited,
+    /// An `/app/login` whose `redirect_uri` is missing or not registered.
+    AppLinkInvalid,
+    /// A request the worker refuses to act on (a settings POST from elsewhere, say).
+    Forbidden,
 }
 
 /// What a problem page says; all static text written here.
 struct Copy {
     status: u16,
     title: &'static str,
-    sentence: &'static str,
+    sentence: Cow<'static, str>,
     icon: Icon,
     tone: Tone,
 }
@@ -140,11 +161,50 @@ impl Problem {
             Misconfigured => (503, "Sign-in is temporarily unavailable",
                 "Sign-in isn\u{2019}t set up correctly for this portal yet. Please let the \
                  space\u{2019}s team know.", Icon::Alert, Tone::Neutral),
+            StepUpInvalid => (400, "This sign-in link can\u{2019}t be used",
+                "It asks for a sign-in requirement that isn\u{2019}t valid here. Start again \
+                 from your portal.", Icon::Alert, Tone::Warn),
+            NotForThisPortal => (400, "This sign-in link isn\u{2019}t for this portal",
+                "It names another organisation\u{2019}s identity provider. Start again from \
+                 your portal.", Icon::Compass, Tone::Warn),
+            RequirementsNotMet { tenant } => {
+                return Copy {
+                    status: 403,
+                    title: "Your sign-in wasn\u{2019}t strong enough",
+                    sentence: Cow::Owned(format!(
+                        "Sorry: this sign-in did not meet {tenant}'s security requirements \
+                         \u{2014} sign in again."
+                    )),
+                    icon: Icon::Lock,
+                    tone: Tone::Warn,
+                }
+            }
+            NotAllowed { tenant } => {
+                return Copy {
+                    status: 403,
+                    title: "You can\u{2019}t sign in here",
+                    sentence: Cow::Owned(format!(
+                        "Sorry: your account is not allowed to sign in to {tenant} \u{2014} ask \
+                         your administrator."
+                    )),
+                    icon: Icon::Lock,
+                    tone: Tone::Warn,
+                }
+            }
+            RateLimited => (429, "Too many attempts",
+                "Too many attempts came from your network just now. Wait a minute, then try \
+                 again.", Icon::Clock, Tone::Wait),
+            AppLinkInvalid => (400, "This app sign-in link isn\u{2019}t valid",
+                "The app asked to sign in in a way this portal doesn\u{2019}t allow. Update \
+                 the app, or let the space\u{2019}s team know.", Icon::Alert, Tone::Warn),
+            Forbidden => (403, "That can\u{2019}t be done from here",
+                "The request didn\u{2019}t come from this site, or its form has expired. Go \
+                 back, reload the page and try again.", Icon::Lock, Tone::Warn),
         };
         Copy {
             status,
             title,
-            sentence,
+            sentence: Cow::Borrowed(sentence),
             icon,
             tone,
         }
@@ -203,7 +263,7 @@ pub fn problem_page(problem: &Problem, start_again_href: Option<&str>, nonce: &s
     body.push_str(&format!(
         "<h1>{}</h1>\n<p class=\"lede\">{}</p>\n",
         text_escape(copy.title),
-        text_escape(copy.sentence)
+        text_escape(&copy.sentence)
     ));
     if let Some(detail) = problem.idp_detail() {
         body.push_str(&detail);
@@ -221,8 +281,8 @@ pub fn problem_page(problem: &Problem, start_again_href: Option<&str>, nonce: &s
         form_action: &[],
     }
     .render(nonce);
-    if *problem == Problem::ProvisioningPending {
-        // The queued delivery's first retry runs within 60 s.
+    if matches!(problem, Problem::ProvisioningPending | Problem::RateLimited) {
+        // The queued delivery's first retry runs within 60 s; limits count per 60 s.
         page.headers.push(("Retry-After", "60".into()));
     }
     page

@@ -255,15 +255,26 @@ fn csp_is_strict() {
 #[test]
 fn every_page_carries_the_security_headers() {
     let mut pages = vec![
-        login(Some("/login/sso"), None),
-        handoff(),
-        signed_out_page(None, NONCE),
+        (login(Some("/login/sso"), None), "no-referrer"),
+        (handoff(), "strict-origin"),
+        (signed_out_page(None, NONCE), "no-referrer"),
+        (
+            continue_to_app_page("a@b.c", "id", "csrf", NONCE),
+            "no-referrer",
+        ),
     ];
-    pages.push(problem_page(&Problem::NotFound, None, NONCE));
-    for page in pages {
+    pages.push((problem_page(&Problem::NotFound, None, NONCE), "no-referrer"));
+    for (page, referrer) in pages {
         assert_eq!(header(&page, "Content-Type"), "text/html; charset=utf-8");
         assert_eq!(header(&page, "X-Content-Type-Options"), "nosniff");
-        assert_eq!(header(&page, "Referrer-Policy"), "no-referrer");
+        assert_eq!(header(&page, "Referrer-Policy"), referrer);
+        assert_eq!(
+            page.headers
+                .iter()
+                .filter(|(k, _)| *k == "Referrer-Policy")
+                .count(),
+            1
+        );
         assert_eq!(header(&page, "X-Frame-Options"), "DENY");
         assert_eq!(header(&page, "Cache-Control"), "no-store");
         let policy = header(&page, "Content-Security-Policy");
@@ -367,5 +378,54 @@ fn portal_handoff_page_refuses_what_is_not_an_origin() {
         let page = portal_handoff_page(bad, "/sso", "aaa.bbb.ccc", NONCE);
         assert_eq!(page.status, 503, "{bad}");
         assert!(!page.html.contains("aaa.bbb.ccc"), "{bad}");
+    }
+}
+
+#[test]
+fn continue_page_escapes_and_posts_to_itself() {
+    let page = continue_to_app_page("<b>@x.io", "id\"1", "c<s", NONCE);
+    assert!(page.html.contains("Continue to the app as &lt;b&gt;@x.io?"));
+    assert!(page.html.contains("name=\"continue\" value=\"id&quot;1\""));
+    assert!(page.html.contains("name=\"csrf\" value=\"c&lt;s\""));
+    assert!(page.html.contains("action=\"/app/continue\""));
+    let policy = header(&page, "Content-Security-Policy");
+    assert!(policy.contains("form-action 'self';") && policy.contains("frame-ancestors 'none'"));
+    assert!(!page.html.contains("<script"));
+}
+
+#[test]
+fn rev3_problem_pages_say_spec_words() {
+    let p = problem_page(
+        &Problem::RequirementsNotMet {
+            tenant: "acme".into(),
+        },
+        Some("/login"),
+        NONCE,
+    );
+    assert_eq!(p.status, 403);
+    assert!(p
+        .html
+        .contains("this sign-in did not meet acme's security requirements \u{2014} sign in again"));
+    let p = problem_page(
+        &Problem::NotAllowed {
+            tenant: "acme".into(),
+        },
+        None,
+        NONCE,
+    );
+    assert_eq!(p.status, 403);
+    assert!(p.html.contains(
+        "your account is not allowed to sign in to acme \u{2014} ask your administrator"
+    ));
+    let p = problem_page(&Problem::RateLimited, None, NONCE);
+    assert_eq!(p.status, 429);
+    assert_eq!(header(&p, "Retry-After"), "60");
+    for (problem, status) in [
+        (Problem::StepUpInvalid, 400),
+        (Problem::NotForThisPortal, 400),
+        (Problem::AppLinkInvalid, 400),
+        (Problem::Forbidden, 403),
+    ] {
+        assert_eq!(problem_page(&problem, None, NONCE).status, status);
     }
 }

@@ -11,6 +11,7 @@ fn event() -> ProvisionEvent {
         given_name: Some("Ada".into()),
         family_name: Some("Lovelace".into()),
         idp: Some("0oa9".into()),
+        groups: None,
     }
 }
 
@@ -519,4 +520,18 @@ fn http_dates_read_as_imf_fixdate_only() {
     ] {
         assert_eq!(http_date(bad), None, "{bad:?}");
     }
+}
+
+#[test]
+fn groups_are_in_the_body_only_when_the_tenant_wants_them() {
+    let mut e = event();
+    let body = event_body(&e, 1_767_225_600);
+    assert!(!body.contains("groups"), "{body}");
+    e.groups = Some(vec!["Members".into()]);
+    let text = event_body(&e, 1_767_225_600);
+    // SPEC's order: groups just before locations.
+    assert!(
+        text.contains(r#""idp":"0oa9","groups":["Members"],"locations":"all""#),
+        "{text}"
+    );
 }

@@ -102,7 +102,7 @@ fn claims() -> Value {
     json!({"iss": ISSUER, "aud": CLIENT, "sub": "00u1ada", "exp": NOW + 300, "iat": NOW - 5,
            "nonce": NONCE, "email": "ada@example.com", "email_verified": true,
            "name": "Ada Lovelace", "given_name": "Ada", "family_name": "Lovelace",
-           "idp": "0oa1idp", "auth_time": NOW - 10})
+           "idp": "0oa1idp", "auth_time": NOW - 10, "locale": "en-GB"})
 }
 
 fn rs_header() -> Value {
@@ -297,9 +297,12 @@ fn optional_claims_are_lenient() {
 }
 
 #[test]
-fn email_verified_accepts_bools_and_strings() {
+fn email_verified_is_true_only_for_json_true() {
     let cases = [
-        (json!("true"), Some(true)),
+        (json!(true), Some(true)),
+        (json!("true"), Some(false)),
+        (json!("TRUE"), Some(false)),
+        (json!(0), Some(false)),
         (json!("false"), Some(false)),
         (json!(false), Some(false)),
         (json!(null), None),
@@ -374,4 +377,26 @@ fn codes_are_stable_and_distinct() {
         );
     }
     assert_eq!(IdTokenError::BadSignature.code(), "id_token_bad_signature");
+}
+
+#[test]
+fn login_facts_are_read_for_the_portal() {
+    let raw = rs256_with(|c| {
+        c.insert("acr".into(), json!("urn:okta:loa:2fa:any"));
+        c.insert("amr".into(), json!(["pwd", "mfa"]));
+        c.insert("sid".into(), json!("idx1"));
+    });
+    let t = check(&raw).unwrap();
+    assert_eq!(t.auth_time(), Some(NOW - 10));
+    assert_eq!(t.acr(), Some("urn:okta:loa:2fa:any"));
+    assert_eq!(t.amr(), Some(&["pwd".to_string(), "mfa".to_string()][..]));
+    assert_eq!(t.sid(), Some("idx1"));
+    // Of another type, each reads as absent (the callback's checks then fail closed).
+    let odd = rs256_with(|c| {
+        c.insert("auth_time".into(), json!("yesterday"));
+        c.insert("acr".into(), json!(2));
+        c.insert("amr".into(), json!(["pwd", 1]));
+    });
+    let t = check(&odd).unwrap();
+    assert_eq!((t.auth_time(), t.acr(), t.amr()), (None, None, None));
 }

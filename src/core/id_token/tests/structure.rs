@@ -123,7 +123,7 @@ fn a_repeated_member_we_read_is_refused_not_read_once() {
         );
     }
     // A member nothing reads may repeat: it changes no decision.
-    let unread = repeat(&payload, "\"auth_time\":1");
+    let unread = repeat(&payload, "\"locale\":\"en\"");
     assert!(check(&rs256_text(&header, &unread)).is_ok());
 }
 
