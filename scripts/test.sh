@@ -12,6 +12,8 @@ cargo test --locked
 echo "== building the worker (wasm)"
 # Always a fresh build here, even when the caller's environment asks to reuse one.
 PORTAL_SSO_PREBUILT= bash scripts/build-worker.sh
+echo "== deployability (wrangler deploy --dry-run, offline)"
+bash scripts/check-deploy.sh
 echo "== end-to-end tests (wrangler dev + OpenID Providers + Chromium)"
 node --test tests/harness/
 PORTAL_SSO_PREBUILT=1 node --test --test-concurrency=2 --test-timeout=300000 tests/e2e/

@@ -18,13 +18,19 @@ use std::task::{Context, Wake, Waker};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
-use crate::core::tasks::{AfterPoll, Tasks};
+use crate::core::tasks::{AfterPoll, TaskId, Tasks};
 
 type Task = Pin<Box<dyn Future<Output = ()>>>;
 
-#[wasm_bindgen(inline_js = "export function poll_later(cb, id) { queueMicrotask(() => cb(id)); }")]
+#[wasm_bindgen(
+    inline_js = "export function poll_later(cb, id) { queueMicrotask(() => cb(id)); } \
+    export function on_abort(signal, cb, index, gen) { \
+    if (signal) signal.addEventListener('abort', () => cb(index, gen), { once: true }); }"
+)]
 extern "C" {
     fn poll_later(callback: &JsValue, id: u32);
+    /// Calls `callback(index, gen)` when `signal` (the request's) aborts: the client went away.
+    fn on_abort(signal: &JsValue, callback: &JsValue, index: u32, generation: u32);
 }
 
 thread_local! {
@@ -33,6 +39,12 @@ thread_local! {
     static POLL_NOW: Cell<bool> = const { Cell::new(false) };
     /// The isolate's one callback for polls deferred to a microtask.
     static LATER: JsValue = Closure::<dyn FnMut(u32)>::new(|id: u32| poll(id as usize)).into_js_value();
+    /// The isolate's one callback for abandoned requests.
+    static ABORTED: JsValue =
+        Closure::<dyn FnMut(u32, u32)>::new(|index: u32, generation: u32| {
+            abort(TaskId { index, generation })
+        })
+        .into_js_value();
 }
 
 /// Wakes `waker` allowing its task to be polled right away: only for a wake that comes once
@@ -61,13 +73,19 @@ impl Wake for TaskWaker {
     }
 }
 
-/// A promise of `future`'s outcome; the future is first polled before this returns.
+/// A promise of `future`'s outcome; the future is first polled before this returns. When
+/// `abort_signal` (the request's `signal`) fires — the client went away, and the runtime
+/// will never settle the promises the future awaits — the future is dropped, releasing
+/// everything it holds (README: abandoned requests).
 ///
 /// That first poll runs here, outside the `Promise` constructor: a wasm trap in it then
 /// throws out of the export call, where worker-build's shim sees it and re-instantiates the
 /// module for the next request (inside the constructor it would only reject this promise).
 /// Later polls run inside promise callbacks, which hand a trap on the same way (`promise`).
-pub fn promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+pub fn promise(
+    future: impl Future<Output = Result<JsValue, JsValue>> + 'static,
+    abort_signal: &JsValue,
+) -> Promise {
     let mut settle: Option<(Function, Function)> = None;
     let promise = Promise::new(&mut |resolve: Function, reject: Function| {
         settle = Some((resolve, reject));
@@ -83,7 +101,8 @@ pub fn promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static)
         };
     });
     let id = TASKS.with(|t| t.borrow_mut().insert(task));
-    poll(id);
+    ABORTED.with(|cb| on_abort(abort_signal, cb, id.index, id.generation));
+    poll(id.index as usize);
     promise
 }
 
@@ -103,8 +122,22 @@ fn poll(id: usize) {
             TASKS.with(|t| t.borrow_mut().finished(id));
             return; // `task` is dropped here, outside the borrow
         }
-        if TASKS.with(|t| t.borrow_mut().pending(id, task)) == AfterPoll::Wait {
+        let (after, abandoned) = TASKS.with(|t| t.borrow_mut().pending(id, task));
+        drop(abandoned); // outside the borrow: dropping may release slots
+        if after == AfterPoll::Wait {
             return;
         }
     }
+}
+
+/// The request of task `id` was abandoned: its future is dropped (outside the table's
+/// borrow), which frees the promise slots it waited on.
+fn abort(id: TaskId) {
+    let abandoned = TASKS.with(|t| t.borrow_mut().abort(id));
+    drop(abandoned);
+}
+
+/// Requests whose futures are still in the isolate's table (the diagnostics route's view).
+pub fn live_tasks() -> usize {
+    TASKS.with(|t| t.borrow().live())
 }

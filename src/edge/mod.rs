@@ -32,6 +32,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use wasm_bindgen::JsCast;
+
 use request::Request;
 use respond::Response;
 use worker::{event, Context, Env, Method};
@@ -116,10 +118,15 @@ fn own_code<'a, T>(fut: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Outp
 /// response, driven by `executor` rather than wasm-bindgen's async export.
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
-    executor::promise(async move {
-        let resp = handle(req, env, Context::new(ctx)).await;
-        Ok(wasm_bindgen::JsValue::from(resp))
-    })
+    // With `enable_request_signal` (wrangler.toml) the signal aborts when the client goes away.
+    let signal = js::get(req.as_ref(), "signal").unwrap_or(wasm_bindgen::JsValue::UNDEFINED);
+    executor::promise(
+        async move {
+            let resp = handle(req, env, Context::new(ctx)).await;
+            Ok(wasm_bindgen::JsValue::from(resp))
+        },
+        &signal,
+    )
 }
 
 async fn handle(req: web_sys::Request, env: Env, wait: Context) -> Response {
@@ -282,6 +289,23 @@ async fn apex(
             log.route = "/authorization-code/callback";
             allow_exact(&req, &[Method::Get, Method::Post])?;
             own_code(callback::handle(req, ctx, None, log)).await
+        }
+        // Local development and tests only: what this isolate holds for requests in flight,
+        // so a test can show that abandoned requests leave nothing behind (README).
+        "/__diag/isolate" if ctx.settings.local_dev => {
+            log.route = "/__diag/isolate";
+            allow(&req, &[Method::Get])?;
+            let memory = wasm_bindgen::memory()
+                .dyn_into::<js_sys::WebAssembly::Memory>()
+                .ok()
+                .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+                .map_or(0, |b| b.byte_length());
+            let body = serde_json::json!({
+                "tasks": executor::live_tasks(),
+                "slots": promise::slots_in_use(),
+                "wasm_memory_bytes": memory,
+            });
+            Ok(respond::json(200, &body))
         }
         "/login/logout" => {
             log.route = "/login/logout";

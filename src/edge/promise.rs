@@ -16,56 +16,55 @@ use std::task::{Context, Poll};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use crate::core::slots::Slots;
+use crate::core::slots::{SlotId, Slots};
 
-// Both outcomes reach the one callback with the slot number, the rejection with bit 31 set
-// (added, not OR-ed: JavaScript's `|` would make it a negative int32). The callback may poll
-// the request right there (`executor`): anything it throws — a wasm trap — is thrown again
-// from a microtask, where it reaches the global `error` listener of worker-build's shim (which
-// then re-instantiates the module), as it did when every poll ran from a microtask. Thrown
-// from the `then` callback itself it would only reject a promise nobody holds.
-#[wasm_bindgen(inline_js = "function deliver(cb, slot, v) { \
-    try { cb(slot, v); } catch (err) { queueMicrotask(() => { throw err; }); } } \
-    export function settle_into(p, cb, slot) { \
-    p.then((v) => deliver(cb, slot, v), (e) => deliver(cb, slot + 2147483648, e)); }")]
+// Both outcomes reach the one callback with the slot's index and generation, and whether it
+// is a rejection. The callback may poll the request right there (`executor`): anything it
+// throws — a wasm trap — is thrown again from a microtask, where it reaches the global `error`
+// listener of worker-build's shim (which then re-instantiates the module), as it did when
+// every poll ran from a microtask. Thrown from the `then` callback itself it would only reject
+// a promise nobody holds.
+#[wasm_bindgen(inline_js = "function deliver(cb, slot, gen, rejected, v) { \
+    try { cb(slot, gen, rejected, v); } catch (err) { queueMicrotask(() => { throw err; }); } } \
+    export function settle_into(p, cb, slot, gen) { \
+    p.then((v) => deliver(cb, slot, gen, 0, v), (e) => deliver(cb, slot, gen, 1, e)); }")]
 extern "C" {
     #[wasm_bindgen(catch)]
-    fn settle_into(promise: &Promise, callback: &JsValue, slot: u32) -> Result<(), JsValue>;
+    fn settle_into(
+        promise: &Promise,
+        callback: &JsValue,
+        slot: u32,
+        generation: u32,
+    ) -> Result<(), JsValue>;
 }
-
-/// The outcome bit the rejection handler adds to the slot number.
-const REJECTED: u32 = 1 << 31;
 
 type Outcome = Result<JsValue, JsValue>;
 
 thread_local! {
     static SLOTS: RefCell<Slots<Outcome>> = const { RefCell::new(Slots::new()) };
-    static CALLBACK: JsValue = Closure::<dyn FnMut(u32, JsValue)>::new(settled).into_js_value();
+    static CALLBACK: JsValue =
+        Closure::<dyn FnMut(u32, u32, u32, JsValue)>::new(settled).into_js_value();
 }
 
-/// The one callback: `tagged` is the slot number, with `REJECTED` set for a rejection.
-fn settled(tagged: u32, value: JsValue) {
-    let index = (tagged & !REJECTED) as usize;
-    let outcome = if tagged & REJECTED == 0 {
-        Ok(value)
-    } else {
-        Err(value)
-    };
+/// The one callback: the slot's name, and `rejected` (1) or not (0).
+fn settled(index: u32, generation: u32, rejected: u32, value: JsValue) {
+    let id = SlotId { index, generation };
+    let outcome = if rejected == 0 { Ok(value) } else { Err(value) };
     // Woken outside the borrow, the outcome in its slot: the task may be polled right away.
-    if let Some(waker) = SLOTS.with(|s| s.borrow_mut().settle(index, outcome)) {
+    if let Some(waker) = SLOTS.with(|s| s.borrow_mut().settle(id, outcome)) {
         super::executor::wake_now(waker);
     }
 }
 
 /// The outcome of `promise`: `Ok` with its value, `Err` with its rejection.
 pub fn settle(promise: &Promise) -> Settle {
-    let index = SLOTS.with(|s| s.borrow_mut().take());
-    let handed = CALLBACK.with(|cb| settle_into(promise, cb, index as u32));
+    let id = SLOTS.with(|s| s.borrow_mut().take());
+    let handed = CALLBACK.with(|cb| settle_into(promise, cb, id.index, id.generation));
     if let Err(thrown) = handed {
         // Not a promise after all (`then` threw): nothing will call back, so answer now.
-        SLOTS.with(|s| s.borrow_mut().settle(index, Err(thrown)));
+        SLOTS.with(|s| s.borrow_mut().settle(id, Err(thrown)));
     }
-    Settle { index, done: false }
+    Settle { id, done: false }
 }
 
 /// The bytes `promise` resolves to (an `ArrayBuffer` or a typed array), copied into wasm
@@ -77,7 +76,7 @@ pub async fn settle_bytes(promise: &Promise) -> Result<Vec<u8>, JsValue> {
 
 /// The future `settle` returns.
 pub struct Settle {
-    index: usize,
+    id: SlotId,
     /// The outcome was taken: the slot may already serve another promise.
     done: bool,
 }
@@ -90,7 +89,7 @@ impl Future for Settle {
         if this.done {
             return Poll::Ready(Err(JsValue::UNDEFINED));
         }
-        let polled = SLOTS.with(|s| s.borrow_mut().poll(this.index, cx.waker()));
+        let polled = SLOTS.with(|s| s.borrow_mut().poll(this.id, cx.waker()));
         match polled {
             Some(Poll::Pending) => Poll::Pending,
             Some(Poll::Ready(outcome)) => {
@@ -109,7 +108,12 @@ impl Future for Settle {
 impl Drop for Settle {
     fn drop(&mut self) {
         if !self.done {
-            SLOTS.with(|s| s.borrow_mut().abandon(self.index));
+            SLOTS.with(|s| s.borrow_mut().abandon(self.id));
         }
     }
+}
+
+/// Slots held for promises not yet settled or taken (the diagnostics route's view).
+pub fn slots_in_use() -> usize {
+    SLOTS.with(|s| s.borrow().in_use())
 }

@@ -11,7 +11,7 @@ import { SignJWT, createLocalJWKSet, decodeJwt, decodeProtectedHeader, importJWK
 import { Webhook } from 'standardwebhooks';
 import { chromium } from 'playwright-core';
 import { CookieJar, follow, listen, parseForms, parseSetCookie, request, submitForm } from '../support/http.mjs';
-import { startOp, DENY_DESCRIPTION } from '../support/op.mjs';
+import { startOp, ACR, DENY_DESCRIPTION } from '../support/op.mjs';
 import { startBadOp, ID_TOKEN_MUTATIONS } from '../support/bad-op.mjs';
 import { startPortal } from '../support/portal.mjs';
 import { generateSecrets, toDotenv } from '../support/worker.mjs';
@@ -119,6 +119,48 @@ describe('real OpenID Provider (oidc-provider)', () => {
     assert.equal(denied.callback.searchParams.get('error_description'), DENY_DESCRIPTION);
   });
 
+  async function idTokenFor(clientId, user, extra, scope) {
+    const f = await codeFlow(clientId, user, { ...extra, ...(scope ? { scope } : {}) });
+    assert.ok(f.callback?.searchParams.get('code'), `no code: ${f.callback ?? f.response.body.slice(0, 300)}`);
+    const body = new URLSearchParams({ grant_type: 'authorization_code', code: f.callback.searchParams.get('code'), redirect_uri: REDIRECT, code_verifier: f.verifier });
+    const tok = await request(`${op.issuer}/token`, { method: 'POST', body, headers: { authorization: `Basic ${Buffer.from(`${clientId}:x`).toString('base64')}` } });
+    assert.equal(tok.status, 200, tok.body);
+    const userinfo = (await request(`${op.issuer}/me`, { headers: { authorization: `Bearer ${tok.json().access_token}` } })).json();
+    return { claims: decodeJwt(tok.json().id_token), userinfo };
+  }
+
+  test('step-up: acr from acr_values (weaker for a member without MFA), auth_time on max_age and prompt=login', async () => {
+    await op.addClient({ client_id: 'c-step', client_secret: 'x', redirect_uris: [REDIRECT] });
+    const d = (await request(`${op.issuer}/.well-known/openid-configuration`)).json();
+    assert.deepEqual(d.acr_values_supported, [ACR.pwd, ACR.mfa]);
+    assert.ok(d.scopes_supported.includes('groups'));
+    const plain = (await idTokenFor('c-step', 'alice')).claims;
+    for (const k of ['acr', 'amr', 'auth_time', 'groups']) assert.ok(!(k in plain), `no ${k} unless asked: ${JSON.stringify(plain)}`);
+    const mfa = (await idTokenFor('c-step', 'mia', { acr_values: ACR.mfa })).claims;
+    assert.deepEqual([mfa.acr, mfa.amr], [ACR.mfa, ['pwd', 'mfa']]);
+    const weak = (await idTokenFor('c-step', 'alice', { acr_values: ACR.mfa })).claims;
+    assert.deepEqual([weak.acr, weak.amr], [ACR.pwd, ['pwd']], 'a member without MFA gets the weaker acr');
+    const t0 = Math.floor(Date.now() / 1000);
+    for (const extra of [{ max_age: '300' }, { prompt: 'login' }]) {
+      const c = (await idTokenFor('c-step', 'bob', extra)).claims;
+      assert.ok(Math.abs(c.auth_time - t0) < 30, `${JSON.stringify(extra)}: auth_time ${c.auth_time}`);
+    }
+    assert.equal(op.log.authorize.at(-1).params.prompt, 'login');
+  });
+
+  test('groups: released with the groups scope, in the ID token or (hank) only at userinfo', async () => {
+    await op.addClient({ client_id: 'c-groups', client_secret: 'x', redirect_uris: [REDIRECT] });
+    const scope = 'openid email profile groups';
+    const gwen = await idTokenFor('c-groups', 'gwen', {}, scope);
+    assert.deepEqual([gwen.claims.groups, gwen.userinfo.groups], [['Members', 'Staff'], ['Members', 'Staff']]);
+    const hank = await idTokenFor('c-groups', 'hank', {}, scope);
+    assert.ok(!('groups' in hank.claims), 'not in the ID token');
+    assert.deepEqual(hank.userinfo.groups, ['Members']);
+    assert.equal(hank.claims.email, 'hank@example.com', 'the rest of the profile is in the ID token');
+    const noScope = await idTokenFor('c-groups', 'gwen');
+    assert.ok(!('groups' in noScope.claims) && !('groups' in noScope.userinfo), 'nothing without the scope');
+  });
+
   test('key rotation publishes a new kid under the same issuer', async () => {
     const old = op.kids()[0];
     const kid = await op.rotateKeys();
@@ -212,6 +254,9 @@ describe('misbehaving provider', () => {
     const u = (await request(`${ui.issuer}/v1/userinfo`, { headers: { authorization: `Bearer ${t.json().access_token}` } })).json();
     assert.notEqual(u.sub, decodeJwt(t.json().id_token).sub);
     assert.ok(ui.tokenRequests[0].pkceOk && ui.tokenRequests[0].codeKnown);
+    // idTokenOmit removes any claim of the final token, the standard ones included.
+    const om = decodeJwt((await token(bad.server('omit', { idTokenOmit: ['auth_time', 'email'] }))).t.json().id_token);
+    assert.ok(!('auth_time' in om) && !('email' in om) && om.sub && om.nonce === 'N', JSON.stringify(om));
     assert.equal(bad.evil.hits.length, 0);
   });
 });

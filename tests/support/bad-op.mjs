@@ -378,8 +378,9 @@ export async function startBadOp() {
       if (!authz) return json(res, 400, { error: 'invalid_grant', error_description: 'unknown code' });
       const now = Math.floor(Date.now() / 1000);
       const claims = { ...DEFAULT_CLAIMS, ...o.claims };
-      for (const k of o.idTokenOmit) delete claims[k];
       const idClaims = { iss: as.issuer, aud: authz.client_id, iat: now, exp: now + 3600, auth_time: now, ...(authz.nonce !== undefined ? { nonce: authz.nonce } : {}), ...claims };
+      // Applied to the token's final claims, so the standard ones (auth_time…) can go too.
+      for (const k of o.idTokenOmit) delete idClaims[k];
       const idToken = await signIdToken(as, idClaims, o.idToken);
       const accessToken = `at-${crypto.randomBytes(24).toString('base64url')}`;
       as.accessTokens.set(accessToken, claims.sub ?? DEFAULT_CLAIMS.sub);

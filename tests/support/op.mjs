@@ -10,7 +10,14 @@ import { listen, readBody } from './http.mjs';
 
 export const PASSWORD = 'demo';
 
-/** Test members. `userinfoOnly` users get a bare ID token; their profile is only at userinfo. */
+/** Okta's authentication-context classes (acr): one factor, and any two factors (MFA). */
+export const ACR = { pwd: 'urn:okta:loa:1fa:any', mfa: 'urn:okta:loa:2fa:any' };
+
+/**
+ * Test members. `userinfoOnly` users get a bare ID token; their profile is only at userinfo.
+ * `mfa` users can meet ACR.mfa (the others only ACR.pwd). `groups` are released with the
+ * `groups` scope; `groupsUserinfoOnly` keeps them out of the ID token (Okta's "thin" tokens).
+ */
 export const DEFAULT_USERS = [
   { username: 'alice', sub: '00ualice000000000001', email: 'alice@example.com', email_verified: true, name: 'Alice Anderson', given_name: 'Alice', family_name: 'Anderson' },
   { username: 'bob', sub: '00ubob00000000000002', email: 'bob@example.com', email_verified: true, name: 'Bob Brown', given_name: 'Bob', family_name: 'Brown' },
@@ -18,7 +25,24 @@ export const DEFAULT_USERS = [
   { username: 'dave', sub: '00udave0000000000004', email: 'dave@example.com', email_verified: true, name: 'Dave Userinfo', given_name: 'Dave', family_name: 'Userinfo', userinfoOnly: true },
   // Logging in as mallory makes the provider answer access_denied with markup in the description.
   { username: 'mallory', sub: '00umallory0000000005', email: 'mallory@example.com', email_verified: true, name: 'Mallory', deny: true },
+  { username: 'mia', sub: '00umia00000000000006', email: 'mia@example.com', email_verified: true, name: 'Mia Multifactor', given_name: 'Mia', family_name: 'Multifactor', mfa: true },
+  { username: 'gwen', sub: '00ugwen0000000000007', email: 'gwen@example.com', email_verified: true, name: 'Gwen Groups', given_name: 'Gwen', family_name: 'Groups', groups: ['Members', 'Staff'] },
+  { username: 'hank', sub: '00uhank0000000000008', email: 'hank@example.com', email_verified: true, name: 'Hank Thin', given_name: 'Hank', family_name: 'Thin', groups: ['Members'], groupsUserinfoOnly: true },
+  { username: 'ivan', sub: '00uivan0000000000009', email: 'ivan@example.com', email_verified: true, name: 'Ivan Guest', given_name: 'Ivan', family_name: 'Guest', groups: ['Guests'] },
 ];
+
+/**
+ * The acr (and amr) a login gets when the authorize request asked for `acr_values`: the first
+ * requested value the member can meet, else the member's best (a weaker one than asked — the
+ * provider answers with what it managed, and the relying party must notice). Without
+ * acr_values, none (so tokens stay as they were for every other test).
+ */
+export function acrFor(user, acrValues) {
+  if (!acrValues) return {};
+  const can = user.mfa ? [ACR.mfa, ACR.pwd] : [ACR.pwd];
+  const acr = acrValues.split(' ').find((v) => can.includes(v)) ?? can[0];
+  return { acr, amr: acr === ACR.mfa ? ['pwd', 'mfa'] : ['pwd'] };
+}
 
 export const DENY_DESCRIPTION = '<script>alert(1)</script> User is not assigned to the client application & "more"';
 
@@ -42,7 +66,7 @@ function loginForm(uid, { error, loginHint } = {}) {
 <label for="password">Password</label><input id="password" name="password" type="password">
 <button type="submit">Sign in</button>
 </form>
-<p>Test users: alice, bob, carol (unverified email), dave — password <code>${PASSWORD}</code>.</p>`,
+<p>Test users: alice, bob, carol (unverified email), dave, mia (MFA), gwen, hank, ivan (groups) — password <code>${PASSWORD}</code>.</p>`,
   );
 }
 
@@ -178,11 +202,15 @@ export async function startOp({ port = 0, issuerPath = '', users = DEFAULT_USERS
       extraParams: ['idp'],
       pkce: { required: () => true },
       responseTypes: ['code'],
-      scopes: ['openid', 'email', 'profile', 'offline_access'],
+      scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
+      // acr is released when acr_values asks for it, auth_time when max_age or prompt=login
+      // does (oidc-provider's own rules); amr only exists on logins that were asked for an acr.
+      acrValues: [ACR.pwd, ACR.mfa],
       claims: {
-        openid: ['sub', 'idp'],
+        openid: ['sub', 'idp', 'amr'],
         email: ['email', 'email_verified'],
         profile: ['name', 'given_name', 'family_name'],
+        groups: ['groups'],
       },
       clientDefaults: { grant_types: ['authorization_code'], response_types: ['code'], id_token_signed_response_alg: 'RS256' },
       ttl: { AccessToken: 3600, AuthorizationCode: 120, IdToken: 3600, Interaction: 3600, Session: 3600, Grant: 3600 },
@@ -216,6 +244,7 @@ export async function startOp({ port = 0, issuerPath = '', users = DEFAULT_USERS
             if (u.userinfoOnly && use === 'id_token') return base;
             const out = { ...base, email: u.email, email_verified: u.email_verified, given_name: u.given_name, family_name: u.family_name };
             if (u.name !== undefined) out.name = u.name;
+            if (u.groups && !(u.groupsUserinfoOnly && use === 'id_token')) out.groups = u.groups;
             return out;
           },
         };
@@ -277,11 +306,11 @@ export async function startOp({ port = 0, issuerPath = '', users = DEFAULT_USERS
   async function interaction(req, res, uid, action) {
     const details = await provider.interactionDetails(req, res);
     const { prompt, params, session } = details;
-    log.interactions.push({ uid, prompt: prompt.name, action, loginHint: params.login_hint });
+    log.interactions.push({ uid, prompt: prompt.name, reasons: prompt.reasons, action, loginHint: params.login_hint, acrValues: params.acr_values, maxAge: params.max_age, at: Date.now() });
     const finish = (result) => provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
     const loginAs = async (u) => {
       if (u.deny) return finish({ error: 'access_denied', error_description: DENY_DESCRIPTION });
-      return finish({ login: { accountId: u.sub, remember: false } });
+      return finish({ login: { accountId: u.sub, remember: false, ...acrFor(u, params.acr_values) } });
     };
 
     if (prompt.name === 'login') {
