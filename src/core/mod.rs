@@ -1,5 +1,6 @@
 //! Everything that decides, and nothing that touches the runtime: no `worker` here.
 
+pub mod access;
 pub mod app;
 pub mod authorize;
 pub mod callback;
@@ -27,5 +28,6 @@ pub mod step_up;
 pub mod tasks;
 pub mod tenant;
 pub mod tenant_record;
+pub mod tenant_write;
 pub mod token;
 pub mod webhook;

@@ -25,6 +25,7 @@ mod respond;
 mod sealing;
 mod settings;
 mod signing;
+mod tenant_store;
 mod tenants;
 mod webcrypto;
 
