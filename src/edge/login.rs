@@ -30,6 +30,19 @@ fn query_param(ctx: &Ctx<'_>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// A step-up parameter, which must not be repeated: which of two `max_age` values was meant
+/// is not ours to guess, and dropping the stricter one would be a silent downgrade.
+fn step_up_param(ctx: &Ctx<'_>, name: &'static str) -> Result<Option<String>, AppError> {
+    let mut values = ctx.url.query_pairs().filter(|(k, _)| k == name);
+    let first = values.next().map(|(_, v)| v.into_owned());
+    if values.next().is_some() {
+        return Err(AppError::page(Problem::StepUpInvalid, "repeated_parameter")
+            .with_detail(format!("{name} appears more than once"))
+            .start_again("/login"));
+    }
+    Ok(first)
+}
+
 fn return_to(ctx: &Ctx<'_>) -> Option<String> {
     query_param(ctx, "return_to")
         .as_deref()
@@ -98,9 +111,9 @@ pub async fn sso(
         return Err(AppError::page(Problem::SsoDisabled, "sso_disabled"));
     }
     let (prompt, max_age, acr) = (
-        query_param(ctx, "prompt"),
-        query_param(ctx, "max_age"),
-        query_param(ctx, "acr_values"),
+        step_up_param(ctx, "prompt")?,
+        step_up_param(ctx, "max_age")?,
+        step_up_param(ctx, "acr_values")?,
     );
     let asked = StepUpRequest {
         prompt: prompt.as_deref(),
