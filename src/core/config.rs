@@ -113,6 +113,12 @@ impl ClientAuthMethod {
     }
 }
 
+/// A service host as an admin types one (Okta domain, Access team domain): a host name,
+/// `:port` only in local dev, no scheme, path, query or user info; lower-cased.
+pub fn okta_domain_rule(input: &str, local_dev: bool) -> Result<String, String> {
+    rules::okta_domain(input, local_dev)
+}
+
 /// A tenant's validated configuration (SPEC "Tenants and hosts", one field per row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantConfig {

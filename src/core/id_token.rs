@@ -154,30 +154,12 @@ pub async fn verify_id_token<V: SignatureVerifier + ?Sized>(
     verifier: &V,
 ) -> Result<VerifiedIdToken, IdTokenError> {
     // Step 1: we never register for encrypted ID tokens, so a JWE (5 segments) is malformed.
-    let token = UntrustedIdToken::parse(raw)?;
-
-    // Step 7: the algorithm is ours to choose — RS256 or ES256, nothing the header invents,
-    // checked before any key lookup so `none` and HS* never meet a key.
-    let alg = token.pinned_alg()?;
-    // RFC 7515 §4.1.11: we understand no JWS extension, so any `crit` means refuse.
-    if token.header.crit != Field::Absent {
-        return Err(IdTokenError::CritHeader);
-    }
-
-    // Step 6: the key comes from the issuer's JWKS by kid (never from jku/x5u/jwk headers).
-    let key = select_key(jwks, token.kid()?, alg)?;
-    if alg == JwsAlg::Es256 && token.signature.len() != 64 {
-        return Err(IdTokenError::Malformed(
-            "ES256 signature is not 64 bytes (r||s)",
-        ));
-    }
-    if !verifier
-        .verify(alg, key, token.signing_input.as_bytes(), &token.signature)
-        .await?
-    {
-        return Err(IdTokenError::BadSignature);
-    }
-    let claims = token.claims;
+    let token = SignedJws::parse(raw)?;
+    let claims = Claims::parse(&token.payload).ok_or(IdTokenError::Malformed(
+        "payload is not a JSON object with unique members",
+    ))?;
+    // Steps 6–7: the signature by a key of the issuer's, under an algorithm we chose.
+    check_signature(&token, jwks, &[JwsAlg::Rs256, JwsAlg::Es256], verifier).await?;
 
     // Step 2: the issuer, exactly (no trailing-slash or case leniency).
     let iss = string_claim(&claims.iss, "iss")?.unwrap_or_default();
@@ -211,6 +193,39 @@ pub async fn verify_id_token<V: SignatureVerifier + ?Sized>(
         &claims,
         token.payload,
     ))
+}
+
+/// Steps 6–7 of §3.1.3.7 for any JWS we verify (ID tokens, Cloudflare Access tokens): the
+/// algorithm is ours to choose among `allowed` — nothing the header invents, checked before
+/// any key lookup so `none` and HS* never meet a key —, no `crit` we cannot honour, the key
+/// from the JWKS by `kid` (never from `jku`/`x5u`/`jwk` headers), then the signature.
+pub(crate) async fn check_signature<V: SignatureVerifier + ?Sized>(
+    token: &SignedJws<'_>,
+    jwks: &Jwks,
+    allowed: &[JwsAlg],
+    verifier: &V,
+) -> Result<(), IdTokenError> {
+    let alg = token.pinned_alg()?;
+    if !allowed.contains(&alg) {
+        return Err(IdTokenError::UnsupportedAlg(alg.name().to_owned()));
+    }
+    // RFC 7515 §4.1.11: we understand no JWS extension, so any `crit` means refuse.
+    if token.header.crit != Field::Absent {
+        return Err(IdTokenError::CritHeader);
+    }
+    let key = select_key(jwks, token.kid()?, alg)?;
+    if alg == JwsAlg::Es256 && token.signature.len() != 64 {
+        return Err(IdTokenError::Malformed(
+            "ES256 signature is not 64 bytes (r||s)",
+        ));
+    }
+    if !verifier
+        .verify(alg, key, token.signing_input.as_bytes(), &token.signature)
+        .await?
+    {
+        return Err(IdTokenError::BadSignature);
+    }
+    Ok(())
 }
 
 /// The JOSE header members we read. Any other is skipped; `crit` only has to be there.
@@ -299,18 +314,17 @@ impl Claims {
 }
 
 /// A compact JWS split and decoded, not yet trusted.
-struct UntrustedIdToken<'a> {
+pub(crate) struct SignedJws<'a> {
     header: Header,
-    claims: Claims,
-    /// The decoded payload, kept for `VerifiedIdToken::claims`.
-    payload: Vec<u8>,
+    /// The decoded payload, for the caller's claims.
+    pub(crate) payload: Vec<u8>,
     /// `header.payload` exactly as received: re-encoding could change the signed bytes.
     signing_input: &'a str,
     signature: Vec<u8>,
 }
 
-impl<'a> UntrustedIdToken<'a> {
-    fn parse(raw: &'a str) -> Result<Self, IdTokenError> {
+impl<'a> SignedJws<'a> {
+    pub(crate) fn parse(raw: &'a str) -> Result<Self, IdTokenError> {
         if raw.len() > MAX_ID_TOKEN_BYTES {
             return Err(IdTokenError::TooLarge);
         }
@@ -324,12 +338,8 @@ impl<'a> UntrustedIdToken<'a> {
             "header is not a JSON object with unique members",
         ))?;
         let payload = b64(payload, "payload is not base64url")?;
-        let claims = Claims::parse(&payload).ok_or(IdTokenError::Malformed(
-            "payload is not a JSON object with unique members",
-        ))?;
         Ok(Self {
             header,
-            claims,
             payload,
             signing_input,
             signature: b64(signature, "signature is not base64url")?,
@@ -390,18 +400,29 @@ fn check_audience(claims: &Claims, client_id: &str) -> Result<(), IdTokenError> 
 
 /// Steps 9–10 of §3.1.3.7, returning (exp, iat).
 fn check_times(claims: &Claims, now: u64) -> Result<(u64, u64), IdTokenError> {
+    check_times_of(&claims.exp, &claims.nbf, &claims.iat, now)
+}
+
+/// `exp` in the future and `iat` present and not in the future, each within the skew; `nbf`
+/// honoured when present. Returns (exp, iat). Shared with the Access token check.
+pub(crate) fn check_times_of(
+    exp: &Field,
+    nbf: &Field,
+    iat: &Field,
+    now: u64,
+) -> Result<(u64, u64), IdTokenError> {
     // Step 9: exp must be after now, give or take the skew.
-    let exp = numeric_date(&claims.exp, "exp")?.ok_or(IdTokenError::MissingExp)?;
+    let exp = numeric_date(exp, "exp")?.ok_or(IdTokenError::MissingExp)?;
     if exp.saturating_add(CLOCK_SKEW_SECS) <= now {
         return Err(IdTokenError::Expired);
     }
     // RFC 7519 §4.1.5: nbf is optional in OIDC, but honoured when the IdP sets it.
     let latest_start = now.saturating_add(CLOCK_SKEW_SECS);
-    if numeric_date(&claims.nbf, "nbf")?.is_some_and(|nbf| nbf > latest_start) {
+    if numeric_date(nbf, "nbf")?.is_some_and(|nbf| nbf > latest_start) {
         return Err(IdTokenError::NotYetValid);
     }
     // Step 10: iat is REQUIRED (§2); a token from the future means a broken clock somewhere.
-    let iat = numeric_date(&claims.iat, "iat")?.ok_or(IdTokenError::MissingIat)?;
+    let iat = numeric_date(iat, "iat")?.ok_or(IdTokenError::MissingIat)?;
     if iat > latest_start {
         return Err(IdTokenError::IssuedInFuture);
     }
@@ -447,4 +468,4 @@ fn numeric_date(claim: &Field, name: &'static str) -> Result<Option<u64>, IdToke
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -86,6 +86,14 @@ impl JwsAlg {
         }
     }
 
+    /// The `alg` header value.
+    pub fn name(self) -> &'static str {
+        match self {
+            JwsAlg::Rs256 => "RS256",
+            JwsAlg::Es256 => "ES256",
+        }
+    }
+
     /// Exact, case-sensitive match: `none`, `HS256`, `rs256`, `PS256`… are all `None`.
     pub fn from_header(alg: &str) -> Option<Self> {
         match alg {

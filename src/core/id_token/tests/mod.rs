@@ -77,24 +77,24 @@ fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn rsa_jwk(kid: Option<&str>) -> Value {
+pub(crate) fn rsa_jwk(kid: Option<&str>) -> Value {
     let public = rsa_key().to_public_key();
     json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
            "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())})
 }
 
-fn ec_jwk(kid: Option<&str>) -> Value {
+pub(crate) fn ec_jwk(kid: Option<&str>) -> Value {
     let point = VerifyingKey::from(&ec_key()).to_encoded_point(false);
     let (x, y) = (point.x().expect("x"), point.y().expect("y"));
     json!({"kty": "EC", "kid": kid, "crv": "P-256", "x": b64(x), "y": b64(y)})
 }
 
-fn jwks(keys: Vec<Value>) -> Jwks {
+pub(crate) fn jwks(keys: Vec<Value>) -> Jwks {
     Jwks::parse(json!({ "keys": keys }).to_string().as_bytes()).expect("test JWKS")
 }
 
 /// The IdP's usual set: one RSA and one EC key.
-fn idp_jwks() -> Jwks {
+pub(crate) fn idp_jwks() -> Jwks {
     jwks(vec![rsa_jwk(Some("rsa1")), ec_jwk(Some("ec1"))])
 }
 
@@ -118,7 +118,7 @@ fn signing_input(header: &Value, claims: &Value) -> String {
 }
 
 /// Signs with the test key matching the header's alg (RS256 or ES256).
-fn mint(header: &Value, claims: &Value) -> String {
+pub(crate) fn mint(header: &Value, claims: &Value) -> String {
     let input = signing_input(header, claims);
     let signature = match header["alg"].as_str() {
         Some("ES256") => {
@@ -151,7 +151,7 @@ fn rs256_with(edit: impl FnOnce(&mut Map<String, Value>)) -> String {
 /// Verifies with the pure-Rust crates and counts calls, so tests can prove that a token
 /// was refused before any signature work.
 #[derive(Default)]
-struct NativeVerifier {
+pub(crate) struct NativeVerifier {
     calls: Cell<u32>,
 }
 
