@@ -2,7 +2,8 @@
 // The "run it" command: a real OpenID Provider on loopback (users alice/bob, password
 // "demo", a login form), dev secrets in .dev.vars (generated once), `wrangler dev` on :8787
 // (it builds the worker), the fake portal on :8788, and tenant `demo` created through the
-// admin API. Ctrl-C stops everything this script started.
+// admin API (with a loopback app redirect URI, for scripts/try-app.mjs). Ctrl-C stops
+// everything this script started.
 
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -137,6 +138,8 @@ async function main() {
     sign_in_button_label: 'Sign in with Corporate Account',
     provision_new_users: true,
     provisioning_webhook_url: portal.webhookUrl,
+    // App sign-in (scripts/try-app.mjs plays the app): a loopback redirect, any port.
+    app_redirect_uris: ['http://127.0.0.1/cb'],
   });
   const admin = (method, p, body) => request(`${apex}${p}`, { method, body, headers: { authorization: `Bearer ${secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
   const put = await admin('PUT', `/admin/tenants/${TENANT}`, config);
@@ -169,6 +172,7 @@ async function main() {
 
   console.log('');
   console.log(`  Open http://${TENANT}.localhost:${WORKER_PORT}/login — sign in as alice / ${PASSWORD}`);
+  console.log(`  App sign-in: in another terminal, node scripts/try-app.mjs ${origin} — it prints the /app/login URL to open`);
   console.log('  (Ctrl-C stops the provider, the portal and wrangler dev.)');
   console.log('');
 }

@@ -212,6 +212,27 @@ pub fn needs_continue(redirect_uri: &str) -> bool {
     !redirect_uri.starts_with("https://")
 }
 
+/// The CSP `form-action` source the "Continue" form needs besides `'self'`: browsers apply
+/// `form-action` to the redirect that follows the POST, so the app's redirect URI must be
+/// allowed — its scheme for a private-use scheme (`com.example.app:`), its origin for a
+/// loopback `http` one. `None` when there is nothing safe to name (the form then fails
+/// closed in the browser).
+pub fn continue_form_target(redirect_uri: &str) -> Option<String> {
+    let url = url::Url::parse(redirect_uri).ok()?;
+    let scheme = url.scheme();
+    let scheme_ok = scheme
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'));
+    match scheme {
+        "http" | "https" => {
+            let origin = url.origin().ascii_serialization();
+            (origin != "null").then_some(origin)
+        }
+        _ if scheme_ok => Some(format!("{scheme}:")),
+        _ => None,
+    }
+}
+
 /// The one-time code's record, kept in its Durable Object: the verified member, never the
 /// IdP's tokens, bound to its tenant, redirect URI and PKCE challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,9 +4,9 @@
 //! assertion. The rules are `core::app`'s; the code lives in `app_code`'s Durable Object.
 
 use crate::core::app::{
-    app_error_for, app_error_redirect, app_redirect, continue_csrf, needs_continue,
-    parse_app_login, parse_token_form, redeem, AppCodeRecord, AppStartError, PendingContinue,
-    TokenRequestError, CODE_TTL_SECS, CONTINUE_TTL_SECS, MAX_TOKEN_BODY_BYTES,
+    app_error_for, app_error_redirect, app_redirect, continue_csrf, continue_form_target,
+    needs_continue, parse_app_login, parse_token_form, redeem, AppCodeRecord, AppStartError,
+    PendingContinue, TokenRequestError, CODE_TTL_SECS, CONTINUE_TTL_SECS, MAX_TOKEN_BODY_BYTES,
 };
 use crate::core::authorize::{AppLogin, LoginRequest};
 use crate::core::cookies;
@@ -53,7 +53,9 @@ pub async fn login(
             state,
             description,
         }) => {
-            log.outcome = "app_invalid_request";
+            log.outcome = "app_error_redirect";
+            log.error = Some("app_invalid_request");
+            log.detail = Some(description.to_string());
             let iss = ctx.tenant_origin(&tenant.id);
             let to = app_error_redirect(
                 &redirect_uri,
@@ -149,7 +151,14 @@ pub async fn finish(
         .await
         .map_err(|_| super::storage_unavailable())?;
     log.outcome = "app_continue";
-    let page = continue_to_app_page(&email, &id, &continue_csrf(browser, &id), &rand::token());
+    let target = continue_form_target(&app.redirect_uri);
+    let page = continue_to_app_page(
+        &email,
+        &id,
+        &continue_csrf(browser, &id),
+        target.as_deref(),
+        &rand::token(),
+    );
     Ok(respond::html(page))
 }
 

@@ -40,9 +40,12 @@ impl DurableObject for AppCode {
                     return Response::error("taken", 409);
                 }
                 storage.put(RECORD, text).await?;
-                storage
-                    .set_alarm((record.expires_at as i64).saturating_mul(1000))
-                    .await?;
+                // At the record's expiry, as a point in time (an integer would be read as an
+                // offset from now).
+                let at = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
+                    record.expires_at as f64 * 1000.0,
+                ));
+                storage.set_alarm(worker::ScheduledTime::new(at)).await?;
                 Response::empty().map(|r| r.with_status(204))
             }
             Method::Delete => match storage.get::<String>(RECORD).await? {

@@ -354,3 +354,20 @@ fn object_names_hide_the_code() {
     assert!(!n.contains("the-code"));
     assert_ne!(n, code_object_name("the-codf"));
 }
+
+#[test]
+fn the_continue_form_may_post_on_to_the_app() {
+    assert_eq!(
+        continue_form_target(PRIVATE).as_deref(),
+        Some("com.example.passport:")
+    );
+    assert_eq!(
+        continue_form_target("http://127.0.0.1:51234/cb?x=1").as_deref(),
+        Some("http://127.0.0.1:51234")
+    );
+    assert_eq!(
+        continue_form_target("http://[::1]:5/cb").as_deref(),
+        Some("http://[::1]:5")
+    );
+    assert_eq!(continue_form_target("not a uri"), None);
+}

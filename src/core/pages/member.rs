@@ -154,7 +154,15 @@ fn set_header(page: &mut Page, name: &'static str, value: &str) {
 /// RFC 8252 §8.6: before a one-time code goes to a private-use scheme or loopback redirect
 /// (which any app could claim), the member confirms. The form carries the waiting sign-in's
 /// id and a CSRF token bound to the browser's binding cookie; nothing else leaves the page.
-pub fn continue_to_app_page(email: &str, continue_id: &str, csrf: &str, nonce: &str) -> Page {
+/// `app_target` is the CSP source of the app's redirect URI (`core::app::continue_form_target`):
+/// the browser checks `form-action` against the redirect the POST answers with too.
+pub fn continue_to_app_page(
+    email: &str,
+    continue_id: &str,
+    csrf: &str,
+    app_target: Option<&str>,
+    nonce: &str,
+) -> Page {
     let mut body = Icon::Lock.badge(Tone::Brand);
     body.push_str(&format!(
         "<h1>Continue to the app as {email}?</h1>\n\
@@ -170,12 +178,14 @@ pub fn continue_to_app_page(email: &str, continue_id: &str, csrf: &str, nonce: &
         id = html_escape(continue_id),
         csrf = html_escape(csrf),
     ));
+    let mut form_action = vec!["'self'"];
+    form_action.extend(app_target);
     Document {
         status: 200,
         title: "Continue to the app?",
         body,
         script: None,
-        form_action: &["'self'"],
+        form_action: &form_action,
     }
     .render(nonce)
 }

@@ -259,7 +259,7 @@ fn every_page_carries_the_security_headers() {
         (handoff(), "strict-origin"),
         (signed_out_page(None, NONCE), "no-referrer"),
         (
-            continue_to_app_page("a@b.c", "id", "csrf", NONCE),
+            continue_to_app_page("a@b.c", "id", "csrf", None, NONCE),
             "no-referrer",
         ),
     ];
@@ -383,13 +383,17 @@ fn portal_handoff_page_refuses_what_is_not_an_origin() {
 
 #[test]
 fn continue_page_escapes_and_posts_to_itself() {
-    let page = continue_to_app_page("<b>@x.io", "id\"1", "c<s", NONCE);
+    let page = continue_to_app_page("<b>@x.io", "id\"1", "c<s", Some("com.example.app:"), NONCE);
     assert!(page.html.contains("Continue to the app as &lt;b&gt;@x.io?"));
     assert!(page.html.contains("name=\"continue\" value=\"id&quot;1\""));
     assert!(page.html.contains("name=\"csrf\" value=\"c&lt;s\""));
     assert!(page.html.contains("action=\"/app/continue\""));
     let policy = header(&page, "Content-Security-Policy");
-    assert!(policy.contains("form-action 'self';") && policy.contains("frame-ancestors 'none'"));
+    assert!(
+        policy.contains("form-action 'self' com.example.app:;"),
+        "{policy}"
+    );
+    assert!(policy.contains("frame-ancestors 'none'"));
     assert!(!page.html.contains("<script"));
 }
 
