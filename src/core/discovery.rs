@@ -20,6 +20,9 @@ pub struct ProviderMetadata {
     pub jwks_uri: String,
     pub userinfo_endpoint: Option<String>,
     pub end_session_endpoint: Option<String>,
+    /// The scopes the IdP lists, when it does (`check` warns about an extra scope it lacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +114,12 @@ pub fn parse_discovery(
         jwks_uri: on_issuer("jwks_uri", required("jwks_uri")?)?,
         userinfo_endpoint: optional("userinfo_endpoint")?,
         end_session_endpoint: optional("end_session_endpoint")?,
+        scopes_supported: obj.get("scopes_supported").and_then(|v| {
+            v.as_array()?
+                .iter()
+                .map(|s| s.as_str().map(str::to_string))
+                .collect()
+        }),
     })
 }
 

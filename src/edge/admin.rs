@@ -46,9 +46,7 @@ fn authorized(req: &Request, ctx: &Ctx<'_>) -> Result<(), AppError> {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
         _ => "",
     };
-    // Hashing both sides first keeps the comparison constant-time in the token's length too.
-    let digest = |s: &str| Sha256::digest(s.as_bytes());
-    if !given.is_empty() && constant_time_eq(&digest(given), &digest(&expected)) {
+    if token_matches(given, &expected) {
         Ok(())
     } else {
         Err(AppError::Bare {
@@ -56,6 +54,13 @@ fn authorized(req: &Request, ctx: &Ctx<'_>) -> Result<(), AppError> {
             code: "unauthorized",
         })
     }
+}
+
+/// `given` is the `ADMIN_TOKEN` (the admin API's bearer, the settings page's sign-in).
+/// Hashing both sides first keeps the comparison constant-time in the token's length too.
+pub fn token_matches(given: &str, expected: &str) -> bool {
+    let digest = |s: &str| Sha256::digest(s.as_bytes());
+    !given.is_empty() && constant_time_eq(&digest(given), &digest(expected))
 }
 
 fn kv_down() -> AppError {

@@ -1,12 +1,32 @@
-//! `POST /admin/tenants/{id}/check` — fetches discovery and JWKS now and names the exact
-//! problem, so an admin can fix their Okta settings before a member hits them.
+//! "Test connection" for a tenant: `POST /admin/tenants/{id}/check` and the settings page's
+//! button. Fetches discovery and JWKS now, bypassing every cache, and names the exact problem
+//! (`core::check` decides and words the report).
 
-use crate::core::jwks::JwsAlg;
+use crate::core::check::{report, CheckReport};
 use crate::core::tenant::TenantId;
+use crate::core::tenant_record::Tenant;
 
 use super::respond::{self, AppError, Response};
 use super::{admin, idp, settings, Ctx};
 
+/// The report for `tenant`, fetched now.
+pub async fn run(ctx: &Ctx<'_>, tenant: &Tenant) -> CheckReport {
+    let issuer = tenant.config.issuer(ctx.settings.local_dev);
+    let problem = |text: String| CheckReport::Problem {
+        issuer: issuer.clone(),
+        problem: text,
+    };
+    let meta = match idp::fetch_metadata(&issuer).await {
+        Ok((meta, _)) => meta,
+        Err(e) => return problem(e.to_string()),
+    };
+    match idp::fetch_jwks(&meta.jwks_uri).await {
+        Ok((jwks, _, _)) => report(meta, &jwks, &tenant.config.extra_scopes),
+        Err(e) => problem(format!("{e} ({})", meta.jwks_uri)),
+    }
+}
+
+/// `POST /admin/tenants/{id}/check`.
 pub async fn check(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
     let kv = ctx.kv()?;
     let keys = settings::keyring(ctx.env).map_err(|e| {
@@ -15,42 +35,5 @@ pub async fn check(ctx: &Ctx<'_>, id: &TenantId) -> Result<Response, AppError> {
     let Some(tenant) = admin::existing(ctx, &kv, &keys, id).await? else {
         return Err(AppError::json(404, "not_found", "no such tenant"));
     };
-    let issuer = tenant.config.issuer(ctx.settings.local_dev);
-    let problem = |text: String| {
-        respond::json(
-            200,
-            &serde_json::json!({ "ok": false, "issuer": issuer, "problem": text }),
-        )
-    };
-    let meta = match idp::fetch_metadata(&issuer).await {
-        Ok((meta, _)) => meta,
-        Err(e) => return Ok(problem(e.to_string())),
-    };
-    let jwks = match idp::fetch_jwks(&meta.jwks_uri).await {
-        Ok((jwks, _, _)) => jwks,
-        Err(e) => return Ok(problem(format!("{e} ({})", meta.jwks_uri))),
-    };
-    if !jwks.has_key_for(JwsAlg::Rs256) {
-        return Ok(problem("the JWKS has no RS256 signing key".into()));
-    }
-    let keys: Vec<_> = jwks
-        .keys
-        .iter()
-        .map(|k| serde_json::json!({ "kid": k.kid, "alg": k.alg, "kty": k.kty }))
-        .collect();
-    Ok(respond::json(
-        200,
-        &serde_json::json!({
-            "ok": true,
-            "issuer": meta.issuer,
-            "endpoints": {
-                "authorization_endpoint": meta.authorization_endpoint,
-                "token_endpoint": meta.token_endpoint,
-                "jwks_uri": meta.jwks_uri,
-                "userinfo_endpoint": meta.userinfo_endpoint,
-                "end_session_endpoint": meta.end_session_endpoint,
-            },
-            "keys": keys,
-        }),
-    ))
+    Ok(respond::json(200, &run(ctx, &tenant).await.to_json()))
 }

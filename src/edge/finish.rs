@@ -160,7 +160,7 @@ async fn verify(
         now: ctx.now(),
     };
     let raw = tokens.id_token.secret();
-    let jwks = idp::jwks(kv, issuer, meta, ctx.now())
+    let jwks = idp::jwks(kv, issuer, &meta.jwks_uri, ctx.now())
         .await
         .map_err(|e| failed(e.code(), e.to_string()))?;
     match verify_id_token(raw, &jwks, &expect, &WebCryptoVerifier).await {
@@ -169,7 +169,7 @@ async fn verify(
             let jwks = match own_code(idp::refetch_jwks_for_unknown_kid(
                 kv,
                 issuer,
-                meta,
+                &meta.jwks_uri,
                 ctx.now(),
             ))
             .await

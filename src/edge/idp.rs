@@ -143,11 +143,11 @@ pub async fn fetch_jwks(jwks_uri: &str) -> Result<(Jwks, String, u64), JwksFetch
 async fn refresh_jwks(
     kv: &Kv,
     issuer: &str,
-    meta: &ProviderMetadata,
+    jwks_uri: &str,
     now: u64,
     forced: bool,
 ) -> Result<Rc<Jwks>, JwksFetchError> {
-    let (jwks, raw, ttl) = fetch_jwks(&meta.jwks_uri).await?;
+    let (jwks, raw, ttl) = fetch_jwks(jwks_uri).await?;
     let jwks = Rc::new(jwks);
     let mut entry = (*load(kv, issuer).await).clone();
     entry.jwks = Some(jwks.clone());
@@ -160,11 +160,12 @@ async fn refresh_jwks(
     Ok(jwks)
 }
 
-/// The issuer's JWKS, cached.
+/// The issuer's JWKS (at `jwks_uri`), cached under the issuer. Cloudflare Access's certs are
+/// cached the same way, under the team's origin.
 pub async fn jwks(
     kv: &Kv,
     issuer: &str,
-    meta: &ProviderMetadata,
+    jwks_uri: &str,
     now: u64,
 ) -> Result<Rc<Jwks>, JwksFetchError> {
     let entry = load(kv, issuer).await;
@@ -188,14 +189,14 @@ pub async fn jwks(
             return Ok(jwks);
         }
     }
-    refresh_jwks(kv, issuer, meta, now, false).await
+    refresh_jwks(kv, issuer, jwks_uri, now, false).await
 }
 
 /// A refetch after an unknown `kid`: `None` when one already happened in the last 30 s.
 pub async fn refetch_jwks_for_unknown_kid(
     kv: &Kv,
     issuer: &str,
-    meta: &ProviderMetadata,
+    jwks_uri: &str,
     now: u64,
 ) -> Option<Result<Rc<Jwks>, JwksFetchError>> {
     let mut entry = (*load(kv, issuer).await).clone();
@@ -205,5 +206,5 @@ pub async fn refetch_jwks_for_unknown_kid(
     // Claim the slot before fetching, so a failing JWKS endpoint is not hammered either.
     entry.forced_at = now;
     remember(issuer, entry);
-    Some(refresh_jwks(kv, issuer, meta, now, true).await)
+    Some(refresh_jwks(kv, issuer, jwks_uri, now, true).await)
 }

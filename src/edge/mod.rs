@@ -24,6 +24,7 @@ mod request;
 mod respond;
 mod sealing;
 mod settings;
+mod settings_page;
 mod signing;
 mod tenant_store;
 mod tenants;
@@ -284,6 +285,20 @@ async fn apex(
     if path == "/admin" || path.starts_with("/admin/") {
         log.route = "/admin";
         return own_code(admin::handle(req, ctx, path, log)).await;
+    }
+    if path == "/settings" || path.starts_with("/settings/") {
+        log.route = "/settings";
+        let resp = match own_code(settings_page::handle(req, ctx, path, log)).await {
+            Ok(resp) => resp,
+            Err(err) => {
+                log.error = Some(err.code());
+                log.detail = err.detail().map(str::to_string);
+                err.into_response()
+            }
+        };
+        // SPEC: settings pages, their refusals included, are sent with `same-origin`.
+        let _ = js::set_header(&resp.headers(), "referrer-policy", "same-origin");
+        return Ok(resp);
     }
     match path {
         "/authorization-code/callback" => {

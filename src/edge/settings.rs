@@ -123,6 +123,11 @@ impl Settings {
     }
 }
 
+/// `ACCESS_TEAM_DOMAIN` and `ACCESS_AUD`: the settings page behind Cloudflare Access.
+pub fn access_vars(env: &Env) -> (Option<String>, Option<String>) {
+    (var(env, "ACCESS_TEAM_DOMAIN"), var(env, "ACCESS_AUD"))
+}
+
 /// `LOGIN_RATE_LIMIT_OFF="true"`: the benchmark's switch for the login-start limit, honoured
 /// only under `LOCAL_DEV` (`ratelimit`).
 pub fn login_limit_off(env: &Env) -> bool {

@@ -273,12 +273,29 @@ export function parseForms(html, baseUrl) {
   while ((m = re.exec(html))) {
     const tag = `<form ${m[1]}>`;
     const fields = new URLSearchParams();
-    for (const input of m[2].match(/<input\b[^>]*>/gi) ?? []) {
-      const name = attr(input, 'name');
-      if (name === null) continue;
-      const type = (attr(input, 'type') ?? 'text').toLowerCase();
-      if (type === 'submit' || type === 'button') continue;
-      fields.append(name, attr(input, 'value') ?? '');
+    // As a browser submits: inputs (a checkbox or radio only when checked, "on" by default),
+    // textareas with their text, selects with their selected (else first) option.
+    const controls = /<input\b[^>]*>|<textarea\b([^>]*)>([\s\S]*?)<\/textarea>|<select\b([^>]*)>([\s\S]*?)<\/select>/gi;
+    let c;
+    while ((c = controls.exec(m[2]))) {
+      if (c[0].toLowerCase().startsWith('<input')) {
+        const input = c[0];
+        const name = attr(input, 'name');
+        if (name === null) continue;
+        const type = (attr(input, 'type') ?? 'text').toLowerCase();
+        if (type === 'submit' || type === 'button') continue;
+        if ((type === 'checkbox' || type === 'radio') && !/\schecked\b/i.test(input)) continue;
+        fields.append(name, attr(input, 'value') ?? (type === 'checkbox' || type === 'radio' ? 'on' : ''));
+      } else if (c[1] !== undefined) {
+        const name = attr(`<textarea ${c[1]}>`, 'name');
+        if (name !== null) fields.append(name, decodeEntities(c[2]).replace(/^\n/, ''));
+      } else {
+        const name = attr(`<select ${c[3]}>`, 'name');
+        if (name === null) continue;
+        const options = [...c[4].matchAll(/<option\b([^>]*)>([\s\S]*?)<\/option>/gi)];
+        const chosen = options.find((o) => /\sselected\b/i.test(o[1])) ?? options[0];
+        if (chosen) fields.append(name, attr(`<option ${chosen[1]}>`, 'value') ?? decodeEntities(chosen[2]));
+      }
     }
     const action = attr(tag, 'action');
     forms.push({

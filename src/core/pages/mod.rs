@@ -6,12 +6,18 @@
 
 mod member;
 mod problem;
+mod settings;
+mod settings_form;
 mod style;
 
 pub use member::{
     continue_to_app_page, handoff_page, login_page, portal_handoff_page, signed_out_page, LoginPage,
 };
 pub use problem::{problem_page, Problem};
+pub use settings::{
+    delete_page, list_page, settings_problem_page, sign_in_page, Notice, TenantRow, Viewer,
+};
+pub use settings_form::{tenant_form_page, CheckWords, OktaSetup, TenantForm};
 
 /// A rendered HTML response, ready for the edge to send as is.
 #[derive(Debug, Clone, PartialEq, Eq)]

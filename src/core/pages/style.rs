@@ -65,3 +65,63 @@ main{padding:32px 20px 28px;border-radius:14px}h1{font-size:1.375rem}}
 @media (prefers-reduced-motion:reduce){.spinner{animation:none}.button{transition:none}}
 @media (forced-colors:active){.button{border-color:ButtonText}.badge{border:1px solid CanvasText}}
 "#;
+
+/// What the settings pages add: a wider layout for forms and tables, a header bar, fields
+/// with their help and errors, and panels. Same variables, so both colour schemes hold.
+pub(super) const SETTINGS_STYLESHEET: &str = r#"
+body.settings{justify-content:flex-start;align-items:stretch;padding:0}
+body.settings main{max-width:760px;margin:24px auto 48px;text-align:left;padding:32px 36px}
+.bar{display:flex;flex-wrap:wrap;gap:12px;align-items:center;justify-content:space-between;
+padding:12px 20px;background:var(--card);border-bottom:1px solid var(--border)}
+.bar .brand{font-weight:650;color:var(--text);text-decoration:none}
+.bar .who{color:var(--muted);font-size:.875rem;margin-left:auto}
+.settings h1{margin-top:0}
+.settings h2{font-size:1.125rem;margin:0 0 8px}
+.field{margin:0 0 20px}
+.field label{display:block;font-weight:600;margin-bottom:6px}
+.field input[type=text],.field input[type=password],.field input:not([type]),.field select,
+.field textarea,.stack input{width:100%;font:inherit;color:var(--text);background:var(--bg);
+border:1px solid var(--muted);border-radius:8px;padding:10px 12px;min-height:44px}
+.field textarea{min-height:88px;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+.check-field{display:grid;grid-template-columns:auto 1fr;gap:4px 10px;align-items:start}
+.check-field input{width:22px;height:22px;margin:2px 0 0}
+.check-field label{margin:0}
+.check-field .help,.check-field .field-error{grid-column:2}
+.help{font-size:.875rem;color:var(--muted);margin:6px 0 0}
+.field-error{font-size:.875rem;color:var(--warn);background:var(--warn-bg);border-radius:6px;
+padding:6px 10px;margin:6px 0 0;font-weight:600}
+[aria-invalid=true]{border-color:var(--warn)!important;border-width:2px!important}
+details{border:1px solid var(--border);border-radius:10px;padding:12px 16px;margin:8px 0 24px}
+summary{cursor:pointer;font-weight:650;min-height:32px}
+.notice{border-radius:10px;padding:12px 14px}
+.notice.ok{background:var(--ok-bg);color:var(--ok)}
+.notice.bad{background:var(--warn-bg);color:var(--warn);font-weight:600}
+.panel{border:1px solid var(--border);background:var(--detail);border-radius:12px;
+padding:16px 18px;margin:0 0 24px}
+.panel ol,.panel ul{margin:12px 0 0;padding-left:22px}
+.panel li{margin:4px 0}
+.check.ok{border-color:var(--ok)}
+.check.bad{border-color:var(--warn)}
+.copy{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:8px 0}
+.copy-label{font-weight:600;min-width:12em}
+.copy code{font:.875rem/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
+overflow-wrap:anywhere;background:var(--card);border:1px solid var(--border);border-radius:6px;
+padding:4px 8px;flex:1}
+.button.narrow{width:auto;display:inline-flex}
+.button.small{width:auto;min-height:36px;padding:6px 12px;font-size:.875rem}
+.danger{background:transparent;color:var(--warn);border-color:var(--warn)}
+.danger:hover{background:var(--warn-bg)}
+.actions{display:flex;flex-wrap:wrap;gap:12px;margin:24px 0}
+.actions .button{width:auto}
+form.inline{display:inline}
+.link-button{background:none;border:0;color:var(--link);font:inherit;cursor:pointer;
+text-decoration:underline;padding:4px}
+.stack{display:flex;flex-direction:column;gap:10px;margin:0 0 16px}
+table{width:100%;border-collapse:collapse;margin:0 0 20px}
+th,td{text-align:left;padding:10px 8px;border-bottom:1px solid var(--border);vertical-align:top}
+thead th{color:var(--muted);font-size:.8125rem;text-transform:uppercase;letter-spacing:.04em}
+.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+@media (max-width:640px){body.settings main{margin:0;border-radius:0;padding:24px 16px}
+.copy-label{min-width:0}table,thead,tbody,tr,th,td{display:block}thead{display:none}
+td{border:0;padding:2px 8px}tr{border-bottom:1px solid var(--border);padding:8px 0}}
+"#;
