@@ -207,4 +207,6 @@ impl Tone {
 }
 
 #[cfg(test)]
+mod settings_tests;
+#[cfg(test)]
 mod tests;
