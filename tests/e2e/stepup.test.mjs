@@ -192,6 +192,18 @@ describe('tenant fields (admin API)', () => {
       assert.equal(g.status, 404, `${JSON.stringify(overrides)}: nothing stored`);
     }
   });
+
+  test('check warns about an extra scope that discovery does not list, and only about that one', async () => {
+    const cfg = { ...t.tile.config, client_id: 'client-scopes', client_secret: 'x-secret-value', extra_scopes: ['groups', 'no_such_scope'] };
+    assert.equal((await putTenant(stack.worker, 'scopes', cfg)).status, 201);
+    const r = await stack.worker.admin('POST', '/admin/tenants/scopes/check');
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.json.ok, true, r.body);
+    assert.equal(r.json.warnings.length, 1, r.body);
+    assert.match(r.json.warnings[0], /"no_such_scope"/);
+    const quiet = await stack.worker.admin('POST', '/admin/tenants/tile/check');
+    assert.deepEqual(quiet.json.warnings, [], 'no extra scope, no warning');
+  });
 });
 
 describe('/login/initiate (the Okta dashboard tile)', () => {
