@@ -2,8 +2,9 @@
 // The "run it" command: a real OpenID Provider on loopback (users alice/bob, password
 // "demo", a login form), dev secrets in .dev.vars (generated once), `wrangler dev` on :8787
 // (it builds the worker), the fake portal on :8788, and tenant `demo` created through the
-// admin API (with a loopback app redirect URI, for scripts/try-app.mjs). Ctrl-C stops
-// everything this script started.
+// admin API (with a loopback app redirect URI, for scripts/try-app.mjs). It prints the
+// settings page's URL and the admin token to sign in there with. Ctrl-C stops everything
+// this script started.
 
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -83,7 +84,15 @@ async function main() {
   say(`OpenID Provider: ${op.issuer} (users alice, bob — password "${PASSWORD}")`);
 
   const portalPort = (await portFree(PORTAL_PORT)) ? PORTAL_PORT : 0;
-  const portal = await startPortal({ port: portalPort, quiet: false });
+  // Tenants made by hand on the settings page are looked up through the admin API when their
+  // first member arrives.
+  const resolveTenant = async (id) => {
+    const r = await request(`http://localhost:${WORKER_PORT}/admin/tenants/${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${secrets.ADMIN_TOKEN}`, accept: 'application/json' } });
+    if (r.status !== 200) return null;
+    const t = r.json();
+    return { iss: `http://${id}.localhost:${WORKER_PORT}`, aud: t.portal_url, handoffPath: t.handoff_path ?? '/sso/assertion' };
+  };
+  const portal = await startPortal({ port: portalPort, quiet: false, resolveTenant });
   closers.push(() => portal.close());
   say(`fake portal and webhook receiver: ${portal.url}`);
 
@@ -157,6 +166,17 @@ async function main() {
   if (webhookSecret) portal.setWebhookSecrets(TENANT, [webhookSecret]);
   portal.webhook.fallback = { status: 201, body: { created: true } };
 
+  // A second tenant, to create by hand on the settings page: its client at the provider is
+  // registered now (the portal looks up tenants it was not told about: see resolveTenant).
+  const second = { id: 'acme', clientId: 'acme-portal', clientSecret: crypto.randomBytes(24).toString('base64url') };
+  const secondOrigin = `http://${second.id}.localhost:${WORKER_PORT}`;
+  await op.addClient({
+    client_id: second.clientId,
+    client_secret: second.clientSecret,
+    redirect_uris: [`${secondOrigin}/authorization-code/callback`],
+    post_logout_redirect_uris: [`${secondOrigin}/login/logout`],
+  });
+
   let seen = 0;
   let seenDeliveries = 0;
   setInterval(() => {
@@ -173,6 +193,9 @@ async function main() {
   console.log('');
   console.log(`  Open http://${TENANT}.localhost:${WORKER_PORT}/login — sign in as alice / ${PASSWORD}`);
   console.log(`  App sign-in: in another terminal, node scripts/try-app.mjs ${origin} — it prints the /app/login URL to open`);
+  console.log(`  Settings page: ${apex}/settings — sign in with the admin token ${secrets.ADMIN_TOKEN} (ADMIN_TOKEN in .dev.vars)`);
+  console.log(`    A second tenant by hand: New tenant → id ${second.id}, Okta domain ${op.tenantFields().okta_domain}, Client ID ${second.clientId},`);
+  console.log(`    Client secret ${second.clientSecret}, Members Portal URL ${portal.url}; then open ${secondOrigin}/login`);
   console.log('  (Ctrl-C stops the provider, the portal and wrangler dev.)');
   console.log('');
 }

@@ -98,7 +98,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         [] => Route::Home,
         ["sign-in"] => Route::SignIn,
         ["sign-out"] => Route::SignOut,
-        ["tenants", "new"] => Route::New,
+        ["new"] => Route::New,
         ["tenants", id] => Route::Tenant(id),
         ["tenants", id, "check"] => Route::Check(id),
         ["tenants", id, "webhook-secret"] => Route::RotateSecret(id),
@@ -557,7 +557,8 @@ impl Pages<'_> {
         }
     }
 
-    /// `GET|POST /settings/tenants/new` (staff).
+    /// `GET|POST /settings/new` (staff): the create form lives outside `/settings/tenants/`,
+    /// so a tenant called `new` has its page like any other.
     async fn create(
         &self,
         form: Option<Submitted>,

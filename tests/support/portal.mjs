@@ -19,11 +19,13 @@ function html(res, status, title, body) {
 }
 
 /**
- * options.port: 0 for any.
+ * options.port: 0 for any. options.resolveTenant: optional async (tenantId) → { iss, aud,
+ * handoffPath } | null, asked once for a tenant no expectTenant() declared (scripts/dev.mjs:
+ * tenants created by hand on the settings page); the tests leave it unset.
  * Returns the handle: url, tenants (expectTenant), assertions {accepted, refused},
  * webhook {secrets, deliveries, script, fallback, mode}, waitFor helpers, close().
  */
-export async function startPortal({ port = 0, quiet = true } = {}) {
+export async function startPortal({ port = 0, quiet = true, resolveTenant = null } = {}) {
   const tenants = new Map(); // tenant id → { iss, aud }
   const seenJti = new Set();
   const accepted = [];
@@ -84,7 +86,14 @@ export async function startPortal({ port = 0, quiet = true } = {}) {
     } catch (e) {
       return { ok: false, reason: `malformed: ${e.message}` };
     }
-    const expected = tenants.get(unverified.tenant);
+    let expected = tenants.get(unverified.tenant);
+    if (!expected && resolveTenant && typeof unverified.tenant === 'string') {
+      const found = await Promise.resolve(resolveTenant(unverified.tenant)).catch(() => null);
+      if (found) {
+        expected = { handoffPath: '/sso/assertion', ...found };
+        tenants.set(unverified.tenant, expected);
+      }
+    }
     if (!expected) return { ok: false, reason: `unknown tenant ${JSON.stringify(unverified.tenant)}`, claims: unverified };
     if (unverified.iss !== expected.iss) return { ok: false, reason: `iss ${unverified.iss} is not ${expected.iss}`, claims: unverified };
     if (header.alg !== 'EdDSA') return { ok: false, reason: `alg ${header.alg}`, claims: unverified };

@@ -170,7 +170,7 @@ pub fn list_page(
     }
     if can_create {
         body.push_str(
-            "<p><a class=\"button primary narrow\" href=\"/settings/tenants/new\">New tenant</a></p>\n",
+            "<p><a class=\"button primary narrow\" href=\"/settings/new\">New tenant</a></p>\n",
         );
     }
     SettingsDoc {

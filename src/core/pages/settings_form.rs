@@ -163,7 +163,7 @@ fn field_html(
 pub fn tenant_form_page(p: &TenantForm<'_>, nonce: &str) -> Page {
     let action = match p.id {
         Some(id) => format!("/settings/tenants/{}", html_escape(id)),
-        None => "/settings/tenants/new".into(),
+        None => "/settings/new".into(),
     };
     let title = match p.id {
         Some(id) => format!("Tenant {id}"),
@@ -214,9 +214,14 @@ pub fn tenant_form_page(p: &TenantForm<'_>, nonce: &str) -> Page {
                 html_escape(&err.join("; "))
             )
         };
+        let described = if err.is_empty() {
+            "aria-describedby=\"id-help\""
+        } else {
+            "aria-invalid=\"true\" aria-describedby=\"id-error id-help\""
+        };
         body.push_str(&format!(
             "<div class=\"field\"><label for=\"id\">Tenant id</label>\n\
-             <input id=\"id\" name=\"id\" type=\"text\" value=\"{}\" aria-describedby=\"id-help\">\n\
+             <input id=\"id\" name=\"id\" type=\"text\" value=\"{}\" {described}>\n\
              <p class=\"help\" id=\"id-help\">Lower-case letters, digits and hyphens: members sign in \
              at {{id}}.your-domain.</p>\n{errors_html}</div>\n",
             html_escape(p.typed_id)

@@ -69,6 +69,7 @@ main{padding:32px 20px 28px;border-radius:14px}h1{font-size:1.375rem}}
 /// What the settings pages add: a wider layout for forms and tables, a header bar, fields
 /// with their help and errors, and panels. Same variables, so both colour schemes hold.
 pub(super) const SETTINGS_STYLESHEET: &str = r#"
+[hidden]{display:none!important}
 body.settings{justify-content:flex-start;align-items:stretch;padding:0}
 body.settings main{max-width:760px;margin:24px auto 48px;text-align:left;padding:32px 36px}
 .bar{display:flex;flex-wrap:wrap;gap:12px;align-items:center;justify-content:space-between;
