@@ -4,12 +4,13 @@
 // auth, redirect_uri, single-use code, PKCE S256) so a broken login cannot look fast.
 //
 // Issuer: http://127.0.0.1:{port}/oauth2/{serverId} (Okta's custom authorization server
-// layout). Any other authorization server id answers 404 on discovery — the benchmark uses
-// that for a tenant whose `check` costs exactly one subrequest.
+// layout); any other authorization server id answers 404. Both workers (the Rust worker and
+// the JavaScript peer) sign in against one stub; `counts` says which endpoints they called, so
+// subrequests per login are counted here. `/sso/assertion` stands in for the portal.
 
 import crypto from 'node:crypto';
-import { discoveryDocument } from '../tests/support/discovery.mjs';
-import { listen, readBody } from '../tests/support/http.mjs';
+import { discoveryDocument } from '../../tests/support/discovery.mjs';
+import { listen, readBody } from '../../tests/support/http.mjs';
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 
@@ -46,8 +47,7 @@ export async function startOpStub({ clients, serverId = 'default', user } = {}) 
   const MAX_CODES = 50_000;
   const CODE_TTL_MS = 120_000;
 
-  const counts = { discovery: 0, jwks: 0, authorize: 0, token: 0, userinfo: 0, portal: 0, notFound: 0, floor: 0, errors: 0 };
-  const floorToken = JSON.stringify({ token_type: 'Bearer', expires_in: 3600, access_token: b64url(crypto.randomBytes(24)), scope: 'openid email profile', id_token: b64url(crypto.randomBytes(1080)) });
+  const counts = { discovery: 0, jwks: 0, authorize: 0, token: 0, userinfo: 0, portal: 0, notFound: 0, errors: 0 };
   const errors = [];
   let port = 0;
   let issuer = '';
@@ -151,12 +151,6 @@ export async function startOpStub({ clients, serverId = 'default', user } = {}) 
     if (p === `${base}/v1/userinfo`) {
       counts.userinfo += 1;
       return send(res, 200, JSON.stringify(member), { 'content-type': 'application/json' });
-    }
-    if (req.method === 'POST' && p === '/floor/token') {
-      // The JavaScript floor worker's subrequest (bench/floor-worker): a form POST answered
-      // with JSON the size of a token response, no checks.
-      counts.floor += 1;
-      return readBody(req, BODY_LIMIT).then(() => send(res, 200, floorToken, { 'content-type': 'application/json', 'cache-control': 'no-store' }), (e) => oauthError(res, 400, 'invalid_request', e.message));
     }
     if (p === '/sso/assertion') {
       counts.portal += 1;
