@@ -2,7 +2,7 @@
 //! the stored KV JSON both become a `TenantConfig` only through [`TenantConfig::parse`]
 //! (also reachable as `TryFrom`), which reports every bad field at once.
 //!
-//! Choices beyond SPEC's table, for the README:
+//! Choices beyond SPEC's table (docs/configuration.md, docs/security.md):
 //! - `null` means "not given" for optional fields and fields with a default; for the
 //!   required `okta_domain`, `client_id` and `portal_url` it is "is required".
 //! - `client_secret: None` means "not in this body": the caller keeps the stored secret on

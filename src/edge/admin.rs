@@ -24,7 +24,7 @@ fn json_error(status: u16, code: &'static str, message: &str) -> AppError {
     AppError::json(status, code, message)
 }
 
-/// 405 with `Allow` (README: "405 with `Allow`") and a JSON body like every admin answer.
+/// 405 with `Allow` (docs/configuration.md) and a JSON body like every admin answer.
 fn not_allowed(allow: &str) -> AppError {
     AppError::method_not_allowed(allow, respond::Form::Json)
 }

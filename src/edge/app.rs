@@ -30,7 +30,12 @@ fn app_enabled(tenant: &Tenant, form: Form) -> Result<(), AppError> {
         return Ok(());
     }
     Err(match form {
-        Form::Json => AppError::json(404, "not_found", "app sign-in is not enabled here"),
+        Form::Json => oauth_error(
+            404,
+            "not_found",
+            "app sign-in is not enabled here",
+            "app_signin_off",
+        ),
         _ => AppError::page(Problem::NotFound, "app_signin_off"),
     })
 }
@@ -233,6 +238,22 @@ pub async fn continue_post(
     issue_code(ctx, waiting.record, &waiting.app_state).await
 }
 
+/// Every `/app/token` answer that is not a success is RFC 6749 §5.2 JSON
+/// (`{"error","error_description"}`), whatever its status.
+/// The log line keeps its own, more precise `code`.
+fn oauth_error(
+    status: u16,
+    error: &'static str,
+    description: &str,
+    code: &'static str,
+) -> AppError {
+    AppError::Json {
+        status,
+        body: serde_json::json!({ "error": error, "error_description": description }),
+        code,
+    }
+}
+
 fn token_error(e: TokenRequestError) -> AppError {
     let code = match e {
         TokenRequestError::InvalidRequest(_) => "token_invalid_request",
@@ -259,10 +280,13 @@ pub async fn token(
         Verdict::Allowed => {}
         Verdict::Limited => return Err(AppError::TooMany { form: Form::Json }),
         Verdict::Unavailable(why) => {
-            return Err(
-                AppError::json(503, "misconfigured", "the worker is not configured")
-                    .with_detail_json(why),
+            return Err(oauth_error(
+                503,
+                "temporarily_unavailable",
+                "the worker is not configured",
+                "misconfigured",
             )
+            .with_detail_json(why))
         }
     }
     let form_type = req.header("content-type").is_some_and(|t| {
@@ -279,10 +303,18 @@ pub async fn token(
     let body = read_request(req, MAX_TOKEN_BODY_BYTES)
         .await
         .map_err(|e| match e {
-            BodyError::TooLarge => AppError::json(413, "body_too_large", "the body is over 8 KiB"),
-            BodyError::LengthRequired => {
-                AppError::json(411, "length_required", "send a Content-Length")
-            }
+            BodyError::TooLarge => oauth_error(
+                413,
+                "invalid_request",
+                "the body is over 8 KiB",
+                "body_too_large",
+            ),
+            BodyError::LengthRequired => oauth_error(
+                411,
+                "invalid_request",
+                "send the body with a Content-Length",
+                "length_required",
+            ),
             BodyError::Unreadable => {
                 token_error(TokenRequestError::InvalidRequest("unreadable body"))
             }
@@ -291,8 +323,13 @@ pub async fn token(
     // Any attempt that names a code uses it up, whatever else is wrong with it.
     let record = match &form.code {
         Some(code) => app_code::take(ctx.env, code).await.map_err(|_| {
-            AppError::json(503, "unavailable", "try again")
-                .with_detail_json("the app code store failed")
+            oauth_error(
+                503,
+                "temporarily_unavailable",
+                "try again in a moment",
+                "code_store_failed",
+            )
+            .with_detail_json("the app code store failed")
         })?,
         None => None,
     };
@@ -305,9 +342,15 @@ pub async fn token(
         ))
     })?;
     redeem(&record, &tenant.id, &form, ctx.now()).map_err(token_error)?;
-    let signer = signing::signer(ctx.env)
-        .await
-        .map_err(|e| misconfigured(e.0))?;
+    let signer = signing::signer(ctx.env).await.map_err(|e| {
+        oauth_error(
+            503,
+            "temporarily_unavailable",
+            "the worker is not configured",
+            "misconfigured",
+        )
+        .with_detail_json(e.0)
+    })?;
     let jti = rand::token();
     let claims = assertion_claims(
         &record.member,
@@ -327,7 +370,15 @@ pub async fn token(
     );
     let assertion = signing::sign_assertion(&signer, &claims)
         .await
-        .ok_or_else(|| misconfigured("assertion signing failed"))?;
+        .ok_or_else(|| {
+            oauth_error(
+                503,
+                "temporarily_unavailable",
+                "try again in a moment",
+                "misconfigured",
+            )
+            .with_detail_json("assertion signing failed")
+        })?;
     log.outcome = "app_assertion";
     Ok(respond::json(
         200,

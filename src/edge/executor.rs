@@ -76,7 +76,7 @@ impl Wake for TaskWaker {
 /// A promise of `future`'s outcome; the future is first polled before this returns. When
 /// `abort_signal` (the request's `signal`) fires — the client went away, and the runtime
 /// will never settle the promises the future awaits — the future is dropped, releasing
-/// everything it holds (README: abandoned requests).
+/// everything it holds (docs/security.md: abandoned requests).
 ///
 /// That first poll runs here, outside the `Promise` constructor: a wasm trap in it then
 /// throws out of the export call, where worker-build's shim sees it and re-instantiates the

@@ -307,7 +307,7 @@ async fn apex(
             own_code(callback::handle(req, ctx, None, log)).await
         }
         // Local development and tests only: what this isolate holds for requests in flight,
-        // so a test can show that abandoned requests leave nothing behind (README).
+        // so a test can show that abandoned requests leave nothing behind (docs/security.md).
         "/__diag/isolate" if ctx.settings.local_dev => {
             log.route = "/__diag/isolate";
             allow(&req, &[Method::Get])?;

@@ -141,6 +141,7 @@ impl AppError {
                         &serde_json::json!({
                             "error": "method_not_allowed",
                             "message": format!("use {}", allow.replace(", ", " or ")),
+                            "error_description": format!("use {}", allow.replace(", ", " or ")),
                         }),
                     ),
                     Form::Empty => bare(405),

@@ -54,7 +54,7 @@ fn with_memo<R>(env: &Env, f: impl FnOnce(&mut EnvMemo) -> R) -> R {
 
 /// A var or secret, when set and not blank. The runtime hands both to the worker the same way
 /// — string properties of `env` — so the worker cannot tell which one a value came from:
-/// production sets the secrets with `wrangler secret put` (README). `Env::var` /
+/// production sets the secrets with `wrangler secret put` (docs/deploy.md). `Env::var` /
 /// `Env::secret` would also look up each value's constructor name and format an error for
 /// every absent optional one.
 fn string(env: &Env, name: &'static str) -> Option<String> {

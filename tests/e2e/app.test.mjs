@@ -519,7 +519,9 @@ describe('/app/login', () => {
       assert.match(tok.headers['content-type'] ?? '', /^application\/json/, `${tenant}: /app/token answers JSON`);
       const l2 = await stack.worker.waitForLog((l) => l.route === '/app/token' && l.status === 404 && l.tenant === tenant, { since: mark });
       assertLogLine(l2, { failure: true });
-      assert.equal(l2.error, 'not_found');
+      assert.equal(l2.error, 'app_signin_off', 'the same log code on both routes');
+      assert.equal(tok.json?.error, 'not_found');
+      assert.ok(tok.json?.error_description, 'RFC 6749 §5.2 shape for every /app/token refusal');
 
       const cont = await request(`${stack.worker.tenantOrigin(tenant)}/app/continue`, { method: 'POST', body: new URLSearchParams({ continue: 'x'.repeat(43), csrf: 'y' }) });
       assert.equal(cont.status, 404, `${tenant}: /app/continue`);
@@ -847,7 +849,8 @@ describe('/app/token: the one-time code', () => {
     const big = await token('acme', null, { body: padTo(8 * 1024 + 1), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     assert.equal(big.status, 413, big.body);
     assert.match(big.headers['content-type'] ?? '', /^application\/json/);
-    assert.equal(big.json?.error, 'body_too_large');
+    assert.equal(big.json?.error, 'invalid_request', 'RFC 6749 §5.2 JSON for every refusal');
+    assert.ok(big.json?.error_description, big.body);
     const line = await stack.worker.waitForLog((l) => l.route === '/app/token' && l.status === 413, { since: mark });
     assertLogLine(line, { failure: true });
     assert.equal(line.error, 'body_too_large');

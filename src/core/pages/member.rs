@@ -124,7 +124,9 @@ fn render_handoff(
         action = html_escape(action_url),
         assertion = html_escape(assertion),
     );
-    let form_action = ["'self'", origin];
+    // SPEC: the handoff page's CSP has `form-action {portal origin}` (nothing else may be
+    // posted from it).
+    let form_action = [origin];
     let mut page = Document {
         status: 200,
         title: "Signing you in\u{2026}",
