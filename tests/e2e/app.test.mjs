@@ -228,7 +228,7 @@ async function assertAppLinkRefused(url, code, what) {
   assertHtmlHeaders(res, { what });
   assert.deepEqual(jar.cookies.map((c) => c.name), [], `${what}: no binding cookie, no login started`);
   assert.equal(stack.op.log.authorize.length, authorizeBefore, `${what}: nothing sent to the provider`);
-  const line = await stack.worker.waitForLog((l) => l.route === '/app/login' && l.status === 400, { since: mark });
+  const line = await stack.worker.waitForLog((l) => l.route === '/app/login' && l.status === 400 && l.error === code, { since: mark });
   assertLogLine(line, { failure: true });
   assert.equal(line.error, code, `${what}: refused by the check it targets`);
   return res;
@@ -255,7 +255,9 @@ async function assertInvalidRequest(params, { redirectUri = APP_LINK, state, wha
   assert.match(res.headers['cache-control'] ?? '', /no-store/);
   assert.deepEqual(jar.cookies.map((c) => c.name), [], `${what}: no binding cookie, no login started`);
   assert.equal(stack.op.log.authorize.length, authorizeBefore, `${what}: nothing sent to the provider`);
-  const line = await stack.worker.waitForLog((l) => l.route === '/app/login' && l.status === 302, { since: mark });
+  // Matched on its error: a line of an earlier login (logged just after its response) may
+  // come after the mark too.
+  const line = await stack.worker.waitForLog((l) => l.route === '/app/login' && l.status === 302 && l.error === 'app_invalid_request', { since: mark });
   assertLogLine(line);
   assert.equal(line.outcome, 'app_error_redirect', `${what}: the log line says what happened (${JSON.stringify(line)})`);
   assert.equal(line.error, 'app_invalid_request', `${what}: and why (${JSON.stringify(line)})`);
@@ -602,7 +604,7 @@ describe('"Continue to the app" for private-use schemes and loopback (RFC 8252 Â
       assert.equal(res.headers.location, undefined, `${what}: no redirect to the app`);
       assert.ok(!/[?&]code=/.test(res.body), `${what}: no code in the page`);
       assertHtmlHeaders(res, { what });
-      const line = await stack.worker.waitForLog((l) => l.route === '/app/continue' && l.status === 400, { since: mark });
+      const line = await stack.worker.waitForLog((l) => l.route === '/app/continue' && l.status === 400 && l.error === code, { since: mark });
       assertLogLine(line, { failure: true });
       assert.equal(line.error, code, `${what}: refused by the check it targets`);
     }
@@ -717,7 +719,7 @@ describe('the callback of an app login: every failure after checks 1â€“2 goes ba
     const elsewhere = await request(next.url, { jar: new CookieJar('other-browser') });
     assert.equal(elsewhere.status, 400);
     assert.equal(elsewhere.headers.location, undefined, 'no redirect to the app from a foreign browser');
-    const line = await stack.worker.waitForLog((l) => l.route === CALLBACK_PATH && l.status === 400, { since: mark });
+    const line = await stack.worker.waitForLog((l) => l.route === CALLBACK_PATH && l.status === 400 && l.error === 'browser_mismatch', { since: mark });
     assert.equal(line.error, 'browser_mismatch');
     // An unknown state: the "start again" page.
     const unknown = await request(`${acme.origin}${CALLBACK_PATH}?code=abc&state=${crypto.randomBytes(32).toString('base64url')}`);

@@ -100,7 +100,8 @@ async function expectStartRefused(res, mark, { route, code, status = 400 }) {
   assert.equal(res.status, status, `${res.url}: ${res.status} ${pageText(res.body).slice(0, 300)}`);
   assert.equal(res.headers.location, undefined, 'no redirect to the provider');
   assertHtmlHeaders(res, { what: `${res.url} refusal` });
-  const line = await stack.worker.waitForLog((l) => l.route === route && l.status === status, { since: mark });
+  // Matched on its code too: an earlier request's line may arrive after the mark.
+  const line = await stack.worker.waitForLog((l) => l.route === route && l.status === status && l.error === code, { since: mark });
   assertLogLine(line, { failure: true });
   assert.equal(line.error, code, `${res.url}: refused by the check it targets (${JSON.stringify(line)})`);
   return line;
@@ -113,7 +114,7 @@ async function expectCallbackRefused(s, { status, code, phrase }) {
   assertNoHandoff(s, stack.portal, s.acceptedBefore);
   assertHtmlHeaders(s.final, { what: 'callback refusal page' });
   if (phrase) assert.ok(s.final.body.includes(phrase), `the page says "${phrase}":\n${pageText(s.final.body).slice(0, 400)}`);
-  const line = await stack.worker.waitForLog((l) => /callback/.test(l.route) && l.status === status, { since: s.mark });
+  const line = await stack.worker.waitForLog((l) => /callback/.test(l.route) && l.status === status && l.error === code, { since: s.mark });
   assertLogLine(line, { failure: true });
   assert.equal(line.error, code, `refused by the check it targets (${JSON.stringify(line)})`);
   return line;
