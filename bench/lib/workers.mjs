@@ -101,8 +101,10 @@ export function unstage(staged) {
 }
 
 /**
- * The Rust worker: a copy of `buildDir` and the repo's wrangler.toml in a temp dir, fresh
- * secrets. `counting` puts bench/lib/counting-entry.mjs in front of it (the `calls` command).
+ * The Rust worker: a copy of `buildDir` and a wrangler.toml in a temp dir, fresh secrets. The
+ * wrangler.toml is the one beside `buildDir` when there is one (a worktree of an older commit,
+ * whose bindings match its build: `--a /tmp/old/build`), else the repo's. `counting` puts
+ * bench/lib/counting-entry.mjs in front of it (the `calls` command).
  */
 export function stageWorker(buildDir = DEFAULT_BUILD, { counting = false } = {}) {
   buildDir = path.resolve(buildDir);
@@ -113,7 +115,8 @@ export function stageWorker(buildDir = DEFAULT_BUILD, { counting = false } = {})
   const workerDir = path.join(dir, 'worker');
   fs.mkdirSync(workerDir);
   fs.cpSync(buildDir, path.join(workerDir, 'build'), { recursive: true });
-  const toml = fs.readFileSync(path.join(REPO_ROOT, 'wrangler.toml'), 'utf8');
+  const beside = path.join(buildDir, '..', 'wrangler.toml');
+  const toml = fs.readFileSync(fs.existsSync(beside) ? beside : path.join(REPO_ROOT, 'wrangler.toml'), 'utf8');
   fs.writeFileSync(path.join(workerDir, 'wrangler.toml'), stagedToml(toml, counting ? countingEntry(workerDir, 'build/index.js') : null));
   fs.symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(workerDir, 'node_modules'));
   const secrets = generateSecrets();

@@ -247,7 +247,7 @@ impl TenantConfig {
             "app_redirect_uris",
             "redirect URIs",
             MAX_APP_REDIRECT_URIS,
-            |s| sign_in_rules::app_redirect_uri(s, dev),
+            &mut |s| sign_in_rules::app_redirect_uri(s, dev),
         );
         let acr_values = r.optional("acr_values", sign_in_rules::acr_values);
         let max_age = r.integer("max_age", 0, crate::core::step_up::MAX_AGE_LIMIT);
@@ -255,7 +255,7 @@ impl TenantConfig {
             "extra_scopes",
             "scopes",
             MAX_EXTRA_SCOPES,
-            sign_in_rules::extra_scope,
+            &mut sign_in_rules::extra_scope,
         );
         let groups_given = r.is_given("groups_claim");
         let groups_claim = r.optional("groups_claim", sign_in_rules::claim_name);
@@ -263,7 +263,7 @@ impl TenantConfig {
             "allowed_groups",
             "group names",
             MAX_ALLOWED_GROUPS,
-            sign_in_rules::group_name,
+            &mut sign_in_rules::group_name,
         );
         if !allowed_groups.is_empty() && !groups_given {
             r.fail(
@@ -275,13 +275,13 @@ impl TenantConfig {
             "allowed_email_domains",
             "domain names",
             MAX_ALLOWED_EMAIL_DOMAINS,
-            sign_in_rules::email_domain,
+            &mut sign_in_rules::email_domain,
         );
         let settings_admins = r.list(
             "settings_admins",
             "email addresses",
             MAX_SETTINGS_ADMINS,
-            sign_in_rules::admin_email,
+            &mut sign_in_rules::admin_email,
         );
         r.refuse_unknown();
 

@@ -83,19 +83,27 @@ impl Reader {
     }
 
     pub(super) fn custom_domains(&mut self, ctx: &ConfigContext<'_>) -> Vec<String> {
-        self.list("custom_domains", "host names", MAX_CUSTOM_DOMAINS, |s| {
-            rules::custom_domain(s, ctx.base_domain, ctx.local_dev)
-        })
+        self.list(
+            "custom_domains",
+            "host names",
+            MAX_CUSTOM_DOMAINS,
+            &mut |s| rules::custom_domain(s, ctx.base_domain, ctx.local_dev),
+        )
     }
 
     /// A list of strings, each through `rule` (errors at `field[i]`), duplicates dropped in
     /// order, at most `max` entries; absent or `null` is the empty list.
+    ///
+    /// One copy for every list field, and `rule` behind a pointer: the stored config is parsed
+    /// again on an isolate's first sign-in, and V8 compiles a wasm function whole when it is
+    /// first called — the rules of lists a tenant leaves empty are then never compiled.
+    #[inline(never)]
     pub(super) fn list(
         &mut self,
         field: &str,
         what: &str,
         max: usize,
-        mut rule: impl FnMut(&str) -> Result<String, String>,
+        rule: &mut dyn FnMut(&str) -> Result<String, String>,
     ) -> Vec<String> {
         let items = match self.take(field) {
             None => return Vec::new(),

@@ -21,6 +21,7 @@ pub const MAX_SETTINGS_ADMINS: usize = 50;
 /// URL (a universal link / app link), a private-use scheme in reverse-domain form (RFC 8252
 /// §7.1: the scheme contains a `.`), or — under `LOCAL_DEV` only — `http` on a loopback IP
 /// (§7.3). Never a fragment.
+#[inline(never)]
 pub fn app_redirect_uri(input: &str, local_dev: bool) -> Rule<String> {
     if input.len() > 512 {
         return Err("must be at most 512 characters".into());
@@ -110,6 +111,7 @@ pub fn acr_values(input: &str) -> Rule<String> {
 }
 
 /// A scope token (RFC 6749 §3.3), not one of the scopes always sent.
+#[inline(never)]
 pub fn extra_scope(input: &str) -> Rule<String> {
     let token_char = |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
     if input.is_empty() || input.len() > 128 || !input.bytes().all(token_char) {
@@ -126,6 +128,7 @@ pub fn extra_scope(input: &str) -> Rule<String> {
 }
 
 /// A claim name: 1–128 printable ASCII characters without spaces or quotes.
+#[inline(never)]
 pub fn claim_name(input: &str) -> Rule<String> {
     let ok = (1..=128).contains(&input.len())
         && input
@@ -139,6 +142,7 @@ pub fn claim_name(input: &str) -> Rule<String> {
 }
 
 /// A group name, matched exactly (case-sensitively) against the member's groups.
+#[inline(never)]
 pub fn group_name(input: &str) -> Rule<String> {
     if input.is_empty() || input.chars().count() > 256 {
         return Err("must be 1–256 characters".into());
@@ -150,6 +154,7 @@ pub fn group_name(input: &str) -> Rule<String> {
 }
 
 /// An email domain: a DNS name with a dot, stored in ASCII lower case (A-labels).
+#[inline(never)]
 pub fn email_domain(input: &str) -> Rule<String> {
     if input.starts_with('@') {
         return Err("enter the domain without @ (for example example.com)".into());
@@ -166,6 +171,7 @@ pub fn email_domain(input: &str) -> Rule<String> {
 
 /// An email address as Cloudflare Access sends it: `local@domain`, no spaces, at most 254
 /// characters. Kept as written; compared ASCII case-insensitively.
+#[inline(never)]
 pub fn admin_email(input: &str) -> Rule<String> {
     let bad = || Err("must be an email address such as ada@example.com".into());
     if input.len() > 254
