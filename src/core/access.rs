@@ -89,6 +89,9 @@ pub enum AccessError {
     WrongAudience,
     #[error("Access token has no email or sub")]
     NoIdentity,
+    /// Not the token's fault: the team's certs (or the store) could not be reached (503).
+    #[error("{0}")]
+    Unavailable(&'static str),
 }
 
 impl AccessError {
@@ -104,6 +107,7 @@ impl AccessError {
             Self::WrongIssuer => "access_wrong_issuer",
             Self::WrongAudience => "access_wrong_audience",
             Self::NoIdentity => "access_no_identity",
+            Self::Unavailable(_) => "access_certs_unavailable",
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::core::authorize::AppLogin;
 use crate::core::config::find_app_redirect;
 use crate::core::member::Member;
 use crate::core::pages::Problem;
-use crate::core::secret::constant_time_eq;
+use crate::core::secret::{constant_time_eq, PkceVerifier};
 use crate::core::step_up::parse_prompt;
 
 /// How long a one-time code may wait for its redemption.
@@ -22,8 +22,6 @@ pub const CODE_TTL_SECS: u64 = 60;
 pub const CONTINUE_TTL_SECS: u64 = 300;
 /// Largest `/app/token` body.
 pub const MAX_TOKEN_BODY_BYTES: usize = 8 * 1024;
-/// Longest app `state`.
-pub const MAX_APP_STATE_CHARS: usize = 256;
 
 /// RFC 3986 unreserved characters: what `state` and `code_verifier` are made of.
 fn unreserved(s: &str) -> bool {
@@ -103,7 +101,8 @@ pub fn parse_app_login(query: &str, registered: &[String]) -> Result<AppStart, A
         .map(|_| given.clone())
         .ok_or(AppStartError::UnregisteredRedirect)?;
     // From here on the app is told, at its registered redirect URI.
-    let state_ok = |s: &String| !s.is_empty() && s.len() <= MAX_APP_STATE_CHARS && unreserved(s);
+    // The app's `state` has portal_state's rule: 1–256 unreserved characters.
+    let state_ok = |s: &String| crate::core::authorize::sanitize_portal_state(s).is_some();
     let invalid = |state: Option<String>, description| AppStartError::Invalid {
         redirect_uri: redirect_uri.clone(),
         state,
@@ -152,6 +151,13 @@ pub fn parse_app_login(query: &str, registered: &[String]) -> Result<AppStart, A
             .and_then(crate::core::authorize::sanitize_login_hint),
         prompt,
     })
+}
+
+/// Whether the redirect URI a login recorded is still one of the tenant's: an admin who
+/// removes one (a scheme a rogue app claimed, say) stops codes and errors going there from
+/// logins already under way, and codes already issued from being redeemed.
+pub fn still_registered(registered: &[String], redirect_uri: &str) -> bool {
+    find_app_redirect(registered, redirect_uri).is_some()
 }
 
 /// `redirect_uri` with `params` added: after `&` when it has a query already (RFC 6749
@@ -255,14 +261,21 @@ pub fn code_object_name(code: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A member waiting on the "Continue to the app" page; kept under `continue:{id}`.
+/// A member waiting on the "Continue to the app" page, kept single-use in its own Durable
+/// Object (`continue_object_name`) that only the form's CSRF token — bound to the member's
+/// browser — can take it from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingContinue {
     pub record: AppCodeRecord,
     pub app_state: String,
-    /// The binding cookie of the browser that signed in.
-    pub browser: String,
     pub created_at: u64,
+}
+
+/// The name the waiting sign-in `id` of `tenant` is kept under (never a code's: the prefix
+/// differs). The tenant is part of it, so a click on another tenant's host finds nothing and
+/// takes nothing.
+pub fn continue_object_name(tenant: &str, id: &str) -> String {
+    format!("continue:{tenant}:{id}")
 }
 
 /// The Continue form's CSRF token: bound to the binding cookie and the waiting member.
@@ -301,13 +314,23 @@ impl TokenRequestError {
 }
 
 /// A parsed `/app/token` form. `code` is `Some` whenever the form named one — that code is
-/// used up whatever else is wrong.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// used up whatever else is wrong. Its `Debug` leaves the code and the verifier out.
+#[derive(Default, PartialEq, Eq)]
 pub struct TokenForm {
     pub code: Option<String>,
     pub problem: Option<TokenRequestError>,
     pub redirect_uri: String,
     pub verifier: String,
+}
+
+impl std::fmt::Debug for TokenForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenForm")
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .field("problem", &self.problem)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Longest code accepted in a form (ours are 43 characters).
@@ -357,7 +380,7 @@ pub fn parse_token_form(body: &[u8]) -> TokenForm {
 /// RFC 7636 §4.6: BASE64URL(SHA256(verifier)) equals the challenge, compared in constant
 /// time.
 pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let computed = crate::core::authorize::pkce_challenge(&PkceVerifier::new(verifier));
     constant_time_eq(computed.as_bytes(), challenge.as_bytes())
 }
 
@@ -366,12 +389,16 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 pub fn redeem(
     record: &AppCodeRecord,
     tenant_here: &str,
+    registered: &[String],
     form: &TokenForm,
     now: u64,
 ) -> Result<(), TokenRequestError> {
     let bad = TokenRequestError::InvalidGrant;
     if record.tenant != tenant_here {
         return Err(bad("the code was not issued here"));
+    }
+    if !still_registered(registered, &record.redirect_uri) {
+        return Err(bad("the redirect_uri is no longer registered"));
     }
     if now >= record.expires_at {
         return Err(bad("the code has expired"));

@@ -329,6 +329,21 @@ impl TenantConfig {
         }
     }
 
+    /// The sign-in redirect URI Okta must have registered for a login that starts on
+    /// `start_origin`: the configured one, else that origin's own callback.
+    pub fn sign_in_redirect_uri(&self, start_origin: &str) -> String {
+        self.redirect_uri
+            .clone()
+            .unwrap_or_else(|| format!("{start_origin}/authorization-code/callback"))
+    }
+
+    /// The sign-out redirect URI: the configured one, else the tenant origin's `/login/logout`.
+    pub fn sign_out_redirect_uri(&self, tenant_origin: &str) -> String {
+        self.post_logout_redirect_uri
+            .clone()
+            .unwrap_or_else(|| format!("{tenant_origin}/login/logout"))
+    }
+
     /// The Okta org's own issuer, `https://{okta_domain}` (`http` for a loopback Okta in local
     /// dev): what a dashboard tile may name in `/login/initiate`.
     pub fn org_issuer(&self, local_dev: bool) -> String {

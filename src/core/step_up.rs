@@ -165,6 +165,8 @@ pub enum RequirementError {
     AuthTooOld,
     #[error("prompt=login was sent but the member authenticated before this login started")]
     NotReauthenticated,
+    #[error("the ID token's auth_time is in the future")]
+    AuthTimeInFuture,
     #[error("acr_values was sent but the ID token has no acr")]
     MissingAcr,
     #[error("the ID token's acr is not one of the acr_values sent")]
@@ -177,6 +179,7 @@ impl RequirementError {
             Self::MissingAuthTime => "auth_time_missing",
             Self::AuthTooOld => "auth_time_too_old",
             Self::NotReauthenticated => "auth_time_before_login",
+            Self::AuthTimeInFuture => "auth_time_in_future",
             Self::MissingAcr => "acr_missing",
             Self::AcrNotRequested => "acr_not_requested",
         }
@@ -195,6 +198,10 @@ pub fn check_requirements(
 ) -> Result<(), RequirementError> {
     if sent.max_age.is_some() || sent.asks_fresh_login() {
         let auth_time = auth_time.ok_or(RequirementError::MissingAuthTime)?;
+        // A time ahead of the clock (beyond the skew) would pass any max_age: refused.
+        if auth_time > now.saturating_add(CLOCK_SKEW_SECS) {
+            return Err(RequirementError::AuthTimeInFuture);
+        }
         if let Some(max_age) = sent.max_age {
             if now
                 > auth_time
@@ -355,6 +362,22 @@ mod tests {
             check_requirements(&zero, Some(NOW - 5), None, NOW, NOW),
             Ok(())
         );
+    }
+
+    #[test]
+    fn an_auth_time_ahead_of_the_clock_is_refused() {
+        let s = sent(Some("login"), Some(600), None);
+        assert_eq!(
+            check_requirements(&s, Some(NOW + 120), None, NOW, NOW),
+            Ok(()),
+            "skew"
+        );
+        for ahead in [NOW + 121, u64::MAX] {
+            assert_eq!(
+                check_requirements(&s, Some(ahead), None, NOW, NOW),
+                Err(RequirementError::AuthTimeInFuture)
+            );
+        }
     }
 
     #[test]

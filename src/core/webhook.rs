@@ -4,7 +4,6 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -209,14 +208,9 @@ pub fn signature_header(
     let mut signatures = Vec::with_capacity(secrets.len());
     for secret in secrets {
         let key = signing_key(secret)?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key)
-            .map_err(|_| WebhookError::SecretLength(key.len()))?;
-        mac.update(format!("{id}.{timestamp}.").as_bytes());
-        mac.update(body.as_bytes());
-        signatures.push(format!(
-            "v1,{}",
-            STANDARD.encode(mac.finalize().into_bytes())
-        ));
+        let prefix = format!("{id}.{timestamp}.");
+        let mac = crate::core::crypto::hmac_sha256(&key, &[prefix.as_bytes(), body.as_bytes()]);
+        signatures.push(format!("v1,{}", STANDARD.encode(mac)));
     }
     Ok(signatures.join(" "))
 }

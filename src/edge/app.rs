@@ -5,8 +5,9 @@
 
 use crate::core::app::{
     app_error_for, app_error_redirect, app_redirect, continue_csrf, continue_form_target,
-    needs_continue, parse_app_login, parse_token_form, redeem, AppCodeRecord, AppStartError,
-    PendingContinue, TokenRequestError, CODE_TTL_SECS, CONTINUE_TTL_SECS, MAX_TOKEN_BODY_BYTES,
+    continue_object_name, needs_continue, parse_app_login, parse_token_form, redeem,
+    still_registered, AppCodeRecord, AppStartError, PendingContinue, TokenRequestError,
+    CODE_TTL_SECS, CONTINUE_TTL_SECS, MAX_TOKEN_BODY_BYTES,
 };
 use crate::core::authorize::{AppLogin, LoginRequest};
 use crate::core::cookies;
@@ -15,14 +16,15 @@ use crate::core::log::RequestLog;
 use crate::core::member::Member;
 use crate::core::pages::{continue_to_app_page, Problem};
 use crate::core::secret::constant_time_eq;
-use crate::core::step_up::{StepUp, StepUpRequest};
+use crate::core::step_up::StepUp;
 use crate::core::tenant_record::Tenant;
 
+use super::app_code::{self, Taken};
 use super::body::{page_error, read_request, BodyError};
-use super::ratelimit::{self, Limit, Verdict};
+use super::ratelimit::{self, Limit};
 use super::request::Request;
 use super::respond::{self, AppError, Form, Response};
-use super::{app_code, login, misconfigured, rand, signing, Ctx};
+use super::{login, misconfigured, rand, signing, Ctx};
 
 /// App sign-in is off for a disabled tenant and one without `app_redirect_uris`.
 fn app_enabled(tenant: &Tenant, form: Form) -> Result<(), AppError> {
@@ -75,13 +77,11 @@ pub async fn login(
             return Err(AppError::page(Problem::AppLinkInvalid, e.code()).with_detail(e.to_string()))
         }
     };
-    let asked = StepUpRequest {
-        prompt: start.prompt.as_deref(),
-        ..StepUpRequest::default()
+    // The tenant's own requirements, and the prompt the app asked for (checked above).
+    let step_up = StepUp {
+        prompt: start.prompt,
+        ..StepUp::of_tenant(cfg.max_age, cfg.acr_values.as_deref())
     };
-    // The prompt is already valid, and the tenant's own requirements cannot conflict.
-    let step_up = StepUp::merge(cfg.max_age, cfg.acr_values.as_deref(), &asked)
-        .unwrap_or_else(|_| StepUp::of_tenant(cfg.max_age, cfg.acr_values.as_deref()));
     let request = LoginRequest {
         login_hint: start.login_hint,
         step_up,
@@ -136,38 +136,40 @@ pub async fn finish(
         code_challenge: app.code_challenge.clone(),
         member,
         provisioned,
-        expires_at: 0,
+        expires_at: ctx.now() + CODE_TTL_SECS,
     };
     if !needs_continue(&app.redirect_uri) {
         log.outcome = "app_code";
         return issue_code(ctx, record, &app.state).await;
     }
+    // The waiting sign-in, single-use in its own Durable Object: only the form's CSRF token,
+    // which only this browser's binding cookie gives, takes it out.
     let id = rand::token();
+    let csrf = continue_csrf(browser, &id);
     let email = record.member.email.clone();
     let waiting = PendingContinue {
         record,
         app_state: app.state.clone(),
-        browser: browser.to_string(),
         created_at: ctx.now(),
     };
-    let body = serde_json::to_string(&waiting).map_err(|_| misconfigured("serialize"))?;
-    ctx.kv()?
-        .put(&format!("continue:{id}"), &body, Some(CONTINUE_TTL_SECS))
-        .await
-        .map_err(|_| super::storage_unavailable())?;
+    let expires_at = ctx.now() + CONTINUE_TTL_SECS;
+    app_code::store(
+        ctx.env,
+        &continue_object_name(&tenant.id, &id),
+        &waiting,
+        expires_at,
+        Some(&csrf),
+    )
+    .await
+    .map_err(|_| misconfigured("the app code store (Durable Object) failed"))?;
     log.outcome = "app_continue";
     let target = continue_form_target(&app.redirect_uri);
-    let page = continue_to_app_page(
-        &email,
-        &id,
-        &continue_csrf(browser, &id),
-        target.as_deref(),
-        &rand::token(),
-    );
+    let page = continue_to_app_page(&email, &id, &csrf, target.as_deref(), &rand::token());
     Ok(respond::html(page))
 }
 
-/// A fresh code for `record`, stored in its Durable Object, and the 302 that hands it over.
+/// A fresh code for `record`, stored in its Durable Object until 60 s from now, and the 302
+/// that hands it over.
 async fn issue_code(
     ctx: &Ctx<'_>,
     mut record: AppCodeRecord,
@@ -175,7 +177,7 @@ async fn issue_code(
 ) -> Result<Response, AppError> {
     record.expires_at = ctx.now() + CODE_TTL_SECS;
     let code = rand::token();
-    app_code::store(ctx.env, &code, &record)
+    app_code::store(ctx.env, &code, &record, record.expires_at, None)
         .await
         .map_err(|_| misconfigured("the app code store (Durable Object) failed"))?;
     let to = app_redirect(
@@ -205,35 +207,42 @@ pub async fn continue_post(
         }
     }
     let expired = || AppError::page(Problem::ExpiredLink, "continue_unknown");
+    let forged = || AppError::page(Problem::CsrfMismatch, "continue_csrf_mismatch");
     let id = id.filter(|i| i.len() == 43).ok_or_else(expired)?;
-    let kv = ctx.kv()?;
-    let key = format!("continue:{id}");
-    let waiting: PendingContinue = kv
-        .get_json(&key)
-        .await
-        .map_err(|_| super::storage_unavailable())?
-        .filter(|w: &PendingContinue| {
-            w.record.tenant == tenant.id && ctx.now() <= w.created_at + CONTINUE_TTL_SECS
-        })
-        .ok_or_else(expired)?;
+    // The form's token must be the one this browser's binding cookie gives for this id; a
+    // forged click takes nothing out of the store, so the member's own click still works.
     let browser = ctx.cookie(req, cookies::BROWSER).unwrap_or_default();
-    let bound = constant_time_eq(browser.as_bytes(), waiting.browser.as_bytes())
-        && csrf.is_some_and(|c| {
-            constant_time_eq(
-                c.as_bytes(),
-                continue_csrf(&waiting.browser, &id).as_bytes(),
-            )
-        });
-    if !bound {
+    let bound = csrf
+        .is_some_and(|c| constant_time_eq(c.as_bytes(), continue_csrf(&browser, &id).as_bytes()));
+    if browser.is_empty() || !bound {
+        return Err(forged());
+    }
+    let csrf = continue_csrf(&browser, &id);
+    let taken = app_code::take::<PendingContinue>(
+        ctx.env,
+        &continue_object_name(&tenant.id, &id),
+        Some(&csrf),
+    )
+    .await
+    .map_err(|_| super::storage_unavailable())?;
+    let waiting = match taken {
+        Taken::Record(w) => w,
+        Taken::NotYours => return Err(forged()),
+        Taken::Nothing => return Err(expired()),
+    };
+    if waiting.record.tenant != tenant.id || ctx.now() > waiting.created_at + CONTINUE_TTL_SECS {
+        return Err(expired());
+    }
+    if !still_registered(
+        &tenant.config.app_redirect_uris,
+        &waiting.record.redirect_uri,
+    ) {
         return Err(AppError::page(
-            Problem::CsrfMismatch,
-            "continue_csrf_mismatch",
+            Problem::AppLinkInvalid,
+            "app_redirect_unregistered",
         ));
     }
-    // One click, one code.
-    kv.delete(&key)
-        .await
-        .map_err(|_| super::storage_unavailable())?;
+    // One click, one code: the record is gone from its object.
     log.outcome = "app_code";
     issue_code(ctx, waiting.record, &waiting.app_state).await
 }
@@ -276,19 +285,7 @@ pub async fn token(
     log: &mut RequestLog,
 ) -> Result<Response, AppError> {
     app_enabled(tenant, Form::Json)?;
-    match ratelimit::check(ctx.env, req, Limit::AppToken, Some(&tenant.id)).await {
-        Verdict::Allowed => {}
-        Verdict::Limited => return Err(AppError::TooMany { form: Form::Json }),
-        Verdict::Unavailable(why) => {
-            return Err(oauth_error(
-                503,
-                "temporarily_unavailable",
-                "the worker is not configured",
-                "misconfigured",
-            )
-            .with_detail_json(why))
-        }
-    }
+    ratelimit::enforce(ctx, req, Limit::AppToken, Some(&tenant.id), Form::Json).await?;
     let form_type = req.header("content-type").is_some_and(|t| {
         t.split(';').next().is_some_and(|m| {
             m.trim()
@@ -322,15 +319,19 @@ pub async fn token(
     let form = parse_token_form(&body);
     // Any attempt that names a code uses it up, whatever else is wrong with it.
     let record = match &form.code {
-        Some(code) => app_code::take(ctx.env, code).await.map_err(|_| {
-            oauth_error(
-                503,
-                "temporarily_unavailable",
-                "try again in a moment",
-                "code_store_failed",
-            )
-            .with_detail_json("the app code store failed")
-        })?,
+        Some(code) => match app_code::take::<AppCodeRecord>(ctx.env, code, None).await {
+            Ok(Taken::Record(r)) => Some(r),
+            Ok(Taken::Nothing | Taken::NotYours) => None,
+            Err(_) => {
+                return Err(oauth_error(
+                    503,
+                    "temporarily_unavailable",
+                    "try again in a moment",
+                    "code_store_failed",
+                )
+                .with_detail_json("the app code store failed"))
+            }
+        },
         None => None,
     };
     if let Some(problem) = form.problem.clone() {
@@ -341,7 +342,14 @@ pub async fn token(
             "the code is unknown, used or expired",
         ))
     })?;
-    redeem(&record, &tenant.id, &form, ctx.now()).map_err(token_error)?;
+    redeem(
+        &record,
+        &tenant.id,
+        &tenant.config.app_redirect_uris,
+        &form,
+        ctx.now(),
+    )
+    .map_err(token_error)?;
     let signer = signing::signer(ctx.env).await.map_err(|e| {
         oauth_error(
             503,

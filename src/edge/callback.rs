@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use crate::core::app::still_registered;
 use crate::core::authorize::PendingLogin;
 use crate::core::callback::{
     check_callback, parse_callback, pending_key, route_pending, CallbackError, PendingRoute,
@@ -49,20 +50,21 @@ pub async fn handle(
         Ok(p) => p,
         Err(_) => return Err(super::storage_unavailable()),
     };
-    // The pending login names the tenant (on the apex, the only way to know it); without one
-    // the host's tenant, set by the router, stays.
-    if let Some(p) = &pending {
-        log.tenant = Some(p.tenant.clone());
-    }
     let here = tenant.as_ref().map(|t| t.id.as_str());
-    match route_pending(
+    let route = route_pending(
         pending.as_ref(),
         ctx.now(),
         &ctx.origin,
         here,
         &raw,
         is_post,
-    ) {
+    );
+    // A login this host serves or relays names its tenant (on the apex, the only way to know
+    // it); another tenant's, refused here, leaves the host's tenant in the log.
+    if let (Some(p), PendingRoute::Here | PendingRoute::Relay { .. }) = (&pending, &route) {
+        log.tenant = Some(p.tenant.clone());
+    }
+    match route {
         PendingRoute::Expired => return Err(expired(on_apex)),
         PendingRoute::Relay { status, location } => {
             log.outcome = "relayed_to_start_host";
@@ -87,6 +89,15 @@ pub async fn handle(
     let browser = ctx.cookie(&req, cookies::BROWSER);
     if !pending.is_bound_to(browser.as_deref()) {
         return Err(refusal(CallbackError::BrowserMismatch));
+    }
+    // An app login whose redirect URI the tenant has removed since: nothing more goes there.
+    if let Some(app_login) = &pending.app {
+        if !still_registered(&tenant.config.app_redirect_uris, &app_login.redirect_uri) {
+            return Err(AppError::page(
+                Problem::AppLinkInvalid,
+                "app_redirect_unregistered",
+            ));
+        }
     }
     // 3–4. IdP error, RFC 9207 `iss`; then 5–9. For the app, every failure from here on goes
     // back to the app as an OAuth error redirect, not a page.

@@ -19,8 +19,8 @@ use crate::core::step_up::{StepUp, StepUpRequest};
 use crate::core::tenant_record::Tenant;
 
 use super::body::query_or_form;
-use super::ratelimit::{self, Limit, Verdict};
-use super::respond::{self, AppError, Response};
+use super::ratelimit::{self, Limit};
+use super::respond::{self, AppError, Form, Response};
 use super::{idp, rand, Ctx};
 
 fn query_param(ctx: &Ctx<'_>, name: &str) -> Option<String> {
@@ -166,16 +166,6 @@ pub async fn initiate(
     begin(req, ctx, tenant, request, log).await
 }
 
-/// The login-start limit (SPEC: 600 per IP and tenant a minute), counted before anything is
-/// written; over it, a 429 page.
-async fn limit_login_starts(req: &Request, ctx: &Ctx<'_>, tenant: &Tenant) -> Result<(), AppError> {
-    match ratelimit::check(ctx.env, req, Limit::LoginStart, Some(&tenant.id)).await {
-        Verdict::Allowed => Ok(()),
-        Verdict::Limited => Err(AppError::page(Problem::RateLimited, "rate_limited")),
-        Verdict::Unavailable(why) => Err(super::misconfigured(why)),
-    }
-}
-
 /// Starts a login: counted against the login-start limit, then pending login in KV, binding
 /// cookie, 302 to the IdP. The caller has checked that the tenant is enabled.
 pub async fn begin(
@@ -185,7 +175,8 @@ pub async fn begin(
     request: LoginRequest,
     log: &mut RequestLog,
 ) -> Result<Response, AppError> {
-    limit_login_starts(req, ctx, tenant).await?;
+    // SPEC: 600 per IP and tenant a minute, counted before anything is written.
+    ratelimit::enforce(ctx, req, Limit::LoginStart, Some(&tenant.id), Form::Page).await?;
     let cfg = &tenant.config;
     let kv = ctx.kv()?;
     let issuer = cfg.issuer(ctx.settings.local_dev);
@@ -198,10 +189,7 @@ pub async fn begin(
         .cookie(req, cookies::BROWSER)
         .filter(|v| v.len() == 43)
         .unwrap_or_else(rand::token);
-    let redirect_uri = cfg
-        .redirect_uri
-        .clone()
-        .unwrap_or_else(|| format!("{}/authorization-code/callback", ctx.origin));
+    let redirect_uri = cfg.sign_in_redirect_uri(&ctx.origin);
     let seeds = LoginSeeds {
         state: rand::bytes(),
         nonce: rand::bytes(),

@@ -59,13 +59,11 @@ pub async fn start(
             Some(PENDING_LOGOUT_TTL_SECS),
         )
         .await;
+    // SPEC: null means `{tenant origin}/login/logout` — the tenant's own host, the one the
+    // Okta setup registers, even when this `/logout` came in on a custom domain.
     let post_logout = tenant
         .config
-        .post_logout_redirect_uri
-        .clone()
-        // SPEC: null means `{tenant origin}/login/logout` — the tenant's own host, the one the
-        // Okta setup registers, even when this `/logout` came in on a custom domain.
-        .unwrap_or_else(|| format!("{}/login/logout", ctx.tenant_origin(&tenant.id)));
+        .sign_out_redirect_uri(&ctx.tenant_origin(&tenant.id));
     let Ok(mut url) = Url::parse(&endpoint) else {
         return Ok(respond::redirect(302, "/login/logout", &[clear]));
     };

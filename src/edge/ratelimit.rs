@@ -8,7 +8,8 @@ use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
 use super::request::Request;
-use super::settings;
+use super::respond::{AppError, Form};
+use super::{settings, Ctx};
 
 #[wasm_bindgen]
 extern "C" {
@@ -49,7 +50,7 @@ impl Limit {
 }
 
 /// What the binding said.
-pub enum Verdict {
+enum Verdict {
     Allowed,
     Limited,
     /// The binding is missing or failed: the caller fails closed (503), with this detail.
@@ -64,14 +65,40 @@ pub fn client_ip(req: &Request) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Counts one call of `limit` for `tenant` (if the limit is per tenant) and this client.
-pub async fn check(
-    env: &worker::Env,
+/// Counts one call of `limit` for `tenant` (if the limit is per tenant) and this client, and
+/// answers a request over it with 429 and `Retry-After` in the route's `form`; a missing or
+/// failing binding fails closed (503).
+pub async fn enforce(
+    ctx: &Ctx<'_>,
     req: &Request,
     limit: Limit,
     tenant: Option<&str>,
-) -> Verdict {
-    if matches!(limit, Limit::LoginStart) && login_limit_off(env) {
+    form: Form,
+) -> Result<(), AppError> {
+    match check(ctx, req, limit, tenant).await {
+        Verdict::Allowed => Ok(()),
+        Verdict::Limited => Err(AppError::TooMany { form }),
+        Verdict::Unavailable(why) if form == Form::Json => Err(AppError::JsonDetailed {
+            status: 503,
+            body: serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": "the worker is not configured",
+            }),
+            code: "misconfigured",
+            detail: why.into(),
+        }),
+        Verdict::Unavailable(why) => Err(super::misconfigured(why)),
+    }
+}
+
+async fn check(ctx: &Ctx<'_>, req: &Request, limit: Limit, tenant: Option<&str>) -> Verdict {
+    let env = ctx.env;
+    // SPEC: a var may switch the login-start limit off under `LOCAL_DEV` for benchmarks,
+    // never in production.
+    if matches!(limit, Limit::LoginStart)
+        && ctx.settings.local_dev
+        && settings::login_limit_off(env)
+    {
         return Verdict::Allowed;
     }
     let Some(binding) = settings::binding(env, limit.binding()) else {
@@ -98,10 +125,4 @@ pub async fn check(
         },
         Err(_) => Verdict::Unavailable("the rate limiting binding failed"),
     }
-}
-
-/// SPEC: a var may switch the login-start limit off under `LOCAL_DEV` for benchmarks, never in
-/// production.
-fn login_limit_off(env: &worker::Env) -> bool {
-    settings::Settings::from_env(env).local_dev && settings::login_limit_off(env)
 }

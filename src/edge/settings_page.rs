@@ -18,7 +18,7 @@ use crate::core::settings::{
 };
 
 use super::body::{page_error, read_request};
-use super::ratelimit::{self, Limit, Verdict};
+use super::ratelimit::{self, Limit};
 use super::request::Request;
 use super::respond::{self, AppError, Response};
 use super::webcrypto::WebCryptoVerifier;
@@ -124,6 +124,28 @@ pub async fn handle(
         ));
     }
     let admin_token = settings::admin_token(ctx.env).map_err(|e| super::misconfigured(e.0))?;
+    // Behind Access every request proves who it is first, whatever it asks for (SPEC: else
+    // 403), so not even which pages exist is told to a request without a valid token.
+    let access_operator = match &auth {
+        SettingsAuth::Access(config) => match access_operator(&req, ctx, config).await {
+            Ok(op) => Some(op),
+            Err(AccessError::Unavailable(why)) => {
+                log.detail = Some(why.into());
+                return Ok(refuse(
+                    log,
+                    503,
+                    "access_certs_unavailable",
+                    "The settings are not available just now",
+                    "The sign-in check could not be made. Try again in a moment.",
+                ));
+            }
+            Err(e) => {
+                log.detail = Some(e.to_string());
+                return Ok(forbidden(log, e.code()));
+            }
+        },
+        _ => None,
+    };
     let Some(route) = route(path) else {
         return Ok(not_found(log));
     };
@@ -146,15 +168,9 @@ pub async fn handle(
             _ => Ok(not_found(log)),
         };
     }
-    let operator = match &auth {
-        SettingsAuth::Access(config) => match access_operator(&req, ctx, config).await {
-            Ok(op) => op,
-            Err(e) => {
-                log.detail = Some(e.to_string());
-                return Ok(forbidden(log, e.code()));
-            }
-        },
-        _ => {
+    let operator = match access_operator {
+        Some(op) => op,
+        None => {
             let cookie = ctx.cookie(&req, STAFF_COOKIE);
             match cookie.and_then(|c| staff_from_cookie(&c, &admin_token, ctx.now())) {
                 Some(op) => op,
@@ -215,15 +231,7 @@ async fn sign_in(
     admin_token: &str,
     log: &mut RequestLog,
 ) -> Result<Response, AppError> {
-    match ratelimit::check(ctx.env, req, Limit::SettingsSignIn, None).await {
-        Verdict::Allowed => {}
-        Verdict::Limited => {
-            return Err(AppError::TooMany {
-                form: respond::Form::Page,
-            })
-        }
-        Verdict::Unavailable(why) => return Err(super::misconfigured(why)),
-    }
+    ratelimit::enforce(ctx, req, Limit::SettingsSignIn, None, respond::Form::Page).await?;
     let body = read_request(req, 4 * 1024).await.map_err(page_error)?;
     let form = Submitted::parse(&body);
     if !admin::token_matches(form.get("token").unwrap_or_default(), admin_token) {
@@ -257,19 +265,20 @@ async fn access_operator(
     let raw = req
         .header("cf-access-jwt-assertion")
         .ok_or(AccessError::Missing)?;
-    let kv = ctx.kv().map_err(|_| AccessError::Missing)?;
+    let kv = ctx
+        .kv()
+        .map_err(|_| AccessError::Unavailable("the KV binding is missing"))?;
     let certs_url = config.certs_url();
-    let unavailable = || AccessError::Token(crate::core::id_token::IdTokenError::NoKey);
-    let certs = idp::jwks(&kv, &config.team_origin, &certs_url, ctx.now())
+    // Cached like an IdP's JWKS, under a key no issuer can have.
+    let cache_key = format!("access:{}", config.team_origin);
+    let certs = idp::jwks(&kv, &cache_key, &certs_url, ctx.now())
         .await
-        .map_err(|_| unavailable())?;
+        .map_err(|_| AccessError::Unavailable("the Access certs could not be fetched"))?;
     let verified = match verify_access_token(&raw, &certs, config, ctx.now(), &WebCryptoVerifier)
         .await
     {
         Err(AccessError::Token(crate::core::id_token::IdTokenError::UnknownKid)) => {
-            match idp::refetch_jwks_for_unknown_kid(&kv, &config.team_origin, &certs_url, ctx.now())
-                .await
-            {
+            match idp::refetch_jwks_for_unknown_kid(&kv, &cache_key, &certs_url, ctx.now()).await {
                 Some(Ok(certs)) => {
                     verify_access_token(&raw, &certs, config, ctx.now(), &WebCryptoVerifier).await
                 }

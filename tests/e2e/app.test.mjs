@@ -593,8 +593,16 @@ describe('"Continue to the app" for private-use schemes and loopback (RFC 8252 Â
       ['with the cookie, CSRF empty', () => post(acme.origin, { continue: id, csrf: '' }, s.jar), 'continue_csrf_mismatch'],
       ['with the cookie, CSRF wrong', () => post(acme.origin, { continue: id, csrf: crypto.randomBytes(32).toString('base64url') }, s.jar), 'continue_csrf_mismatch'],
       ['another browser\'s cookie and the right CSRF', () => post(acme.origin, { continue: id, csrf }, attacker.jar), 'continue_csrf_mismatch'],
-      ['on another tenant\'s host', () => post(stack.worker.tenantOrigin('beta'), { continue: id, csrf }, s.jar), 'continue_unknown'],
-      ['unknown id', () => post(acme.origin, { continue: crypto.randomBytes(32).toString('base64url'), csrf }, s.jar), 'continue_unknown'],
+      // The binding cookie belongs to acme's host: beta's never sees it (and another tenant's
+      // store holds nothing under this id either).
+      ['on another tenant\'s host', () => post(stack.worker.tenantOrigin('beta'), { continue: id, csrf }, s.jar), 'continue_csrf_mismatch'],
+      ['unknown id, with the CSRF token this browser would have for it', () => {
+        const unknown = crypto.randomBytes(32).toString('base64url');
+        const browser = s.jar.cookies.find((c) => c.name === 'portal_sso_browser')?.value ?? '';
+        const token = crypto.createHmac('sha256', browser).update(`portal-sso continue:${unknown}`).digest('base64url');
+        return post(acme.origin, { continue: unknown, csrf: token }, s.jar);
+      }, 'continue_unknown'],
+      ['unknown id, the real id\'s CSRF token', () => post(acme.origin, { continue: crypto.randomBytes(32).toString('base64url'), csrf }, s.jar), 'continue_csrf_mismatch'],
       ['no id', () => post(acme.origin, { csrf }, s.jar), 'continue_unknown'],
     ];
     for (const [what, send, code] of refusals) {
@@ -928,6 +936,52 @@ describe('/app/token rate limit: 60 per minute per IP and tenant', () => {
     // The limited request used nothing up: the code still works from another address.
     const other = await token('acme', redeemFields(c), { ip: '203.0.113.62' });
     assert.equal(other.status, 200, `another IP, the same code: ${other.body}`);
+  });
+});
+
+describe('single use and registration, end to end', () => {
+  test('two Continue clicks at once: one code, and the other click gets nothing', async () => {
+    const s = await appLogin({ redirectUri: PRIVATE, user: 'alice' });
+    const clicks = await Promise.all([clickContinue(s), clickContinue(s), clickContinue(s)]);
+    const statuses = clicks.map((c) => c.status).sort();
+    assert.deepEqual(statuses, [302, 400, 400], 'exactly one click gets the code');
+    const won = clicks.find((c) => c.status === 302);
+    assert.ok(won.headers.location.startsWith(`${PRIVATE}?code=`));
+  });
+
+  test('an app redirect URI removed while in use: the login under way, the waiting click and the issued code all stop', async () => {
+    const t = await stack.createTenant('shrink', { app_redirect_uris: [APP_LINK, APP_LINK_2, PRIVATE] });
+    // (a) a login at the provider, its callback not yet delivered;
+    const pair = pkce();
+    const jar = new CookieJar('shrink-a');
+    const start = await request(appLoginUrl('shrink', { redirect_uri: PRIVATE, state: freshState(), code_challenge: pair.challenge, code_challenge_method: 'S256', login_hint: 'alice' }), { jar });
+    const { next } = await follow(start, { jar, stopBefore: (n) => new URL(n.url).pathname === CALLBACK_PATH });
+    assert.ok(next, 'stopped before the callback');
+    // (b) a sign-in waiting on its Continue click;
+    const waiting = await appLogin({ tenant: 'shrink', redirectUri: PRIVATE, user: 'bob' });
+    assert.ok(continueForm(waiting.response), waiting.explain());
+    // (c) a code issued to an app link.
+    const c = await issueCode({ tenant: 'shrink', redirectUri: APP_LINK });
+
+    // The admin removes both URIs.
+    const put = await putTenant(stack.worker, 'shrink', { ...t.config, app_redirect_uris: [APP_LINK_2] });
+    assert.equal(put.status, 200, put.body);
+
+    const markA = stack.worker.mark();
+    const callback = await request(next.url, { jar });
+    assert.equal(callback.status, 400, '(a) a page, not a redirect to a URI no longer registered');
+    assert.equal(callback.headers.location, undefined);
+    await stack.worker.waitForLog((l) => l.route === CALLBACK_PATH && l.error === 'app_redirect_unregistered', { since: markA });
+
+    const markB = stack.worker.mark();
+    const click = await clickContinue(waiting);
+    assert.equal(click.status, 400, '(b) the click gets no code');
+    assert.equal(click.headers.location, undefined);
+    await stack.worker.waitForLog((l) => l.route === '/app/continue' && l.error === 'app_redirect_unregistered', { since: markB });
+
+    const res = await token('shrink', redeemFields(c));
+    assert.equal(res.status, 400, res.body);
+    assert.equal(res.json.error, 'invalid_grant', '(c) the code no longer redeems');
   });
 });
 

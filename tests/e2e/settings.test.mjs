@@ -1233,6 +1233,27 @@ describe('operators\' admins through Cloudflare Access', () => {
     assert.deepEqual(await tenantJson(w, 'acc-mine'), before, 'nothing changed');
   });
 
+  test('behind Access every /settings request proves itself first: no page, not even a 404, without a token', async () => {
+    const w = access.worker;
+    for (const p of ['/settings/nowhere', '/settings/sign-in', '/settings/tenants/acc-mine/nope']) {
+      await expectRefused(w, `GET ${p} without a token`, 403, 'access_token_missing', () => client(w).get(p));
+    }
+    // With a token, an unknown page is an ordinary 404.
+    const r = await admin(await accessToken()).get('/settings/nowhere');
+    assert.equal(r.status, 404);
+  });
+
+  test('team certs that cannot be fetched: 503, not a refusal of the admin', { timeout: 120_000 }, async () => {
+    const closed = await freePort(); // nothing listens there
+    const w = await startWorker({ name: 'settings-access-down', vars: { ACCESS_TEAM_DOMAIN: `127.0.0.1:${closed}`, ACCESS_AUD: access.aud } });
+    extraWorkers.push(w);
+    secretsSeen.push(w.adminToken);
+    const token = await accessToken();
+    const c = client(w, { headers: { 'cf-access-jwt-assertion': token } });
+    const { line } = await expectRefused(w, 'a valid-looking token while the certs are unreachable', 503, 'access_certs_unavailable', () => c.get('/settings'));
+    assert.ok(line.detail, 'the log says what failed');
+  });
+
   test('an admin\'s POSTs need their CSRF token (per Access sub) and the apex Origin', async () => {
     const w = access.worker;
     const ada = admin(await accessToken());

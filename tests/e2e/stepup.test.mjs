@@ -447,6 +447,11 @@ describe('step-up against a misbehaving provider', () => {
     await expectCallbackRefused(await sso('su-age', {}, { user: null }), { status: 403, code: 'auth_time_too_old' });
     as.set({ claims: { auth_time: nowSecs() - 300 - 60 } });
     expectAccepted(await sso('su-age', {}, { user: null }));
+    // An auth_time ahead of the clock would pass any max_age: refused, as is a huge one.
+    for (const ahead of [nowSecs() + 3600, 1e30]) {
+      as.set({ claims: { auth_time: ahead } });
+      await expectCallbackRefused(await sso('su-age', {}, { user: null }), { status: 403, code: 'auth_time_in_future' });
+    }
   });
 
   test('max_age (the request\'s) on a tenant without one: auth_time missing or too old is a 403', async () => {

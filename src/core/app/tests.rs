@@ -248,29 +248,47 @@ fn a_good_redemption_passes_every_binding() {
     let f = form(&token_pairs("code1", PRIVATE, VERIFIER));
     assert_eq!(f.problem, None);
     assert_eq!(f.code.as_deref(), Some("code1"));
-    assert_eq!(redeem(&record(), "acme", &f, 999), Ok(()));
+    assert_eq!(redeem(&record(), "acme", &registered(), &f, 999), Ok(()));
 }
 
 #[test]
 fn each_binding_refuses_on_its_own() {
     let f = form(&token_pairs("code1", PRIVATE, VERIFIER));
     let grant = |r: Result<(), TokenRequestError>| r.unwrap_err().error();
-    assert_eq!(grant(redeem(&record(), "beta", &f, 999)), "invalid_grant");
-    assert_eq!(grant(redeem(&record(), "acme", &f, 1_000)), "invalid_grant");
+    assert_eq!(
+        grant(redeem(&record(), "beta", &registered(), &f, 999)),
+        "invalid_grant"
+    );
+    assert_eq!(
+        grant(redeem(&record(), "acme", &registered(), &f, 1_000)),
+        "invalid_grant"
+    );
     let other_redirect = form(&token_pairs(
         "code1",
         "https://app.example.com/cb?tenant=acme",
         VERIFIER,
     ));
     assert_eq!(
-        grant(redeem(&record(), "acme", &other_redirect, 999)),
+        grant(redeem(
+            &record(),
+            "acme",
+            &registered(),
+            &other_redirect,
+            999
+        )),
         "invalid_grant"
     );
     let wrong = "x".repeat(43);
     let wrong_verifier = form(&token_pairs("code1", PRIVATE, &wrong));
     assert_eq!(wrong_verifier.problem, None, "well-formed, just wrong");
     assert_eq!(
-        grant(redeem(&record(), "acme", &wrong_verifier, 999)),
+        grant(redeem(
+            &record(),
+            "acme",
+            &registered(),
+            &wrong_verifier,
+            999
+        )),
         "invalid_grant"
     );
 }
@@ -370,4 +388,29 @@ fn the_continue_form_may_post_on_to_the_app() {
         Some("http://[::1]:5")
     );
     assert_eq!(continue_form_target("not a uri"), None);
+}
+
+#[test]
+fn a_redirect_uri_removed_since_stops_its_codes() {
+    let f = form(&token_pairs("code1", PRIVATE, VERIFIER));
+    let now_registered: Vec<String> = vec!["https://app.example.com/cb?tenant=acme".into()];
+    assert!(!still_registered(&now_registered, PRIVATE));
+    assert_eq!(
+        redeem(&record(), "acme", &now_registered, &f, 999)
+            .unwrap_err()
+            .error(),
+        "invalid_grant"
+    );
+    // A loopback one still matches on any port.
+    assert!(still_registered(&registered(), "http://127.0.0.1:4000/cb"));
+}
+
+#[test]
+fn token_forms_keep_their_secrets_out_of_debug() {
+    let f = form(&token_pairs("the-code-value", PRIVATE, VERIFIER));
+    let dump = format!("{f:?}");
+    assert!(
+        !dump.contains("the-code-value") && !dump.contains(VERIFIER),
+        "{dump}"
+    );
 }

@@ -72,8 +72,6 @@ pub enum Problem {
     RateLimited,
     /// An `/app/login` whose `redirect_uri` is missing or not registered.
     AppLinkInvalid,
-    /// A request the worker refuses to act on (a settings POST from elsewhere, say).
-    Forbidden,
 }
 
 /// What a problem page says; all static text written here.
@@ -197,9 +195,6 @@ impl Problem {
             AppLinkInvalid => (400, "This app sign-in link isn\u{2019}t valid",
                 "The app asked to sign in in a way this portal doesn\u{2019}t allow. Update \
                  the app, or let the space\u{2019}s team know.", Icon::Alert, Tone::Warn),
-            Forbidden => (403, "That can\u{2019}t be done from here",
-                "The request didn\u{2019}t come from this site, or its form has expired. Go \
-                 back, reload the page and try again.", Icon::Lock, Tone::Warn),
         };
         Copy {
             status,

@@ -428,7 +428,6 @@ fn rev3_problem_pages_say_spec_words() {
         (Problem::StepUpInvalid, 400),
         (Problem::NotForThisPortal, 400),
         (Problem::AppLinkInvalid, 400),
-        (Problem::Forbidden, 403),
     ] {
         assert_eq!(problem_page(&problem, None, NONCE).status, status);
     }

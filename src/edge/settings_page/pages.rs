@@ -7,10 +7,12 @@ use crate::core::pages::{
     delete_page, list_page, tenant_form_page, CheckWords, Notice, OktaSetup, TenantForm, TenantRow,
     Viewer,
 };
+use crate::core::secret::WebhookSecret;
 use crate::core::settings::form::{display_values, errors_by_field, Source, Submitted};
 use crate::core::settings::Operator;
 use crate::core::tenant::TenantId;
 use crate::core::tenant_record::Tenant;
+use crate::core::tenant_write::{prepare, Previous, WriteError};
 
 use super::super::respond::{self, AppError, Response};
 use super::super::tenant_store::{self, StoreError};
@@ -39,16 +41,9 @@ impl Pages<'_> {
 
     fn setup(&self, tenant: &Tenant) -> OktaSetup {
         let origin = self.ctx.tenant_origin(&tenant.id);
-        let cfg = &tenant.config;
         OktaSetup {
-            sign_in_redirect_uri: cfg
-                .redirect_uri
-                .clone()
-                .unwrap_or_else(|| format!("{origin}/authorization-code/callback")),
-            sign_out_redirect_uri: cfg
-                .post_logout_redirect_uri
-                .clone()
-                .unwrap_or_else(|| format!("{origin}/login/logout")),
+            sign_in_redirect_uri: tenant.config.sign_in_redirect_uri(&origin),
+            sign_out_redirect_uri: tenant.config.sign_out_redirect_uri(&origin),
             initiate_login_uri: format!("{origin}/login/initiate"),
         }
     }
@@ -287,7 +282,8 @@ impl Pages<'_> {
                 );
                 self.refused_form(id, typed_id, form, &errors, 409)
             }
-            StoreError::Storage | StoreError::NotFound => storage_down(log),
+            StoreError::NotFound => not_found(log),
+            StoreError::Storage => storage_down(log),
         }
     }
 
@@ -327,11 +323,16 @@ impl Pages<'_> {
                 "id",
                 "must be 1–63 characters of a-z, 0-9 and '-', starting with a letter or digit",
             );
-            // The other fields are judged as well, so every error shows at once.
-            if let Err(e) =
-                crate::core::config::TenantConfig::parse(raw, &self.ctx.config_context())
-            {
-                errors.0.extend(e.0);
+            // The other fields are judged as well, through the same path as a save (as a
+            // create: a missing client secret is said too), so every error shows at once.
+            if let Ok(any) = TenantId::parse("new") {
+                let ctx = self.ctx.config_context();
+                let unused = WebhookSecret::new("");
+                if let Err(WriteError::Invalid(e)) =
+                    prepare(&any, raw, Previous::None, &ctx, unused)
+                {
+                    errors.0.extend(e.0);
+                }
             }
             log.error = Some("invalid_tenant_id");
             return Ok(self.refused_form(None, &typed_id, &form, &errors, 422));
