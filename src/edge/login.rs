@@ -97,6 +97,15 @@ pub fn page(_req: &Request, ctx: &Ctx<'_>, tenant: &Tenant) -> Result<Response, 
     Ok(respond::html(page))
 }
 
+/// SPEC: a tenant with its Okta integration off answers 404 where a login would start.
+fn sso_enabled(tenant: &Tenant) -> Result<(), AppError> {
+    if tenant.config.enabled {
+        Ok(())
+    } else {
+        Err(AppError::page(Problem::SsoDisabled, "sso_disabled"))
+    }
+}
+
 /// `GET /login/sso` — starts a login, with the step-up a portal may ask for: a request can
 /// make a login stricter than the tenant's own requirements, never weaker, and a malformed
 /// value is a 400 page rather than dropped.
@@ -107,9 +116,7 @@ pub async fn sso(
     log: &mut RequestLog,
 ) -> Result<Response, AppError> {
     let cfg = &tenant.config;
-    if !cfg.enabled {
-        return Err(AppError::page(Problem::SsoDisabled, "sso_disabled"));
-    }
+    sso_enabled(tenant)?;
     let (prompt, max_age, acr) = (
         step_up_param(ctx, "prompt")?,
         step_up_param(ctx, "max_age")?,
@@ -146,9 +153,7 @@ pub async fn initiate(
     log: &mut RequestLog,
 ) -> Result<Response, AppError> {
     let cfg = &tenant.config;
-    if !cfg.enabled {
-        return Err(AppError::page(Problem::SsoDisabled, "sso_disabled"));
-    }
+    sso_enabled(tenant)?;
     let (raw, _) = query_or_form(req, ctx.url.query(), MAX_INITIATE_BYTES).await?;
     let local_dev = ctx.settings.local_dev;
     let (issuer, org_issuer) = (cfg.issuer(local_dev), cfg.org_issuer(local_dev));

@@ -209,4 +209,4 @@ impl Tone {
 #[cfg(test)]
 mod settings_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

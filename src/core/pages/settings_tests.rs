@@ -1,19 +1,12 @@
 //! The settings pages: the shell's headers, escaping of everything an operator typed, and
 //! the form's parts (errors by their fields, the secret never echoed, staff-only fields).
 
+use super::tests::header;
 use super::*;
 use crate::core::settings::form::{display_values, Source, Submitted};
 
 const NONCE: &str = "dGVzdC1ub25jZS0xMjM0NTY";
 const EVIL: &str = "<script>alert(1)</script>\"'&";
-
-fn header<'a>(page: &'a Page, name: &str) -> &'a str {
-    page.headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("missing header {name}"))
-}
 
 fn staff() -> Viewer<'static> {
     Viewer {

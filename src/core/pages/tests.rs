@@ -2,7 +2,7 @@ use super::*;
 
 const NONCE: &str = "dGVzdC1ub25jZS0xMjM0NTY";
 
-fn header<'a>(page: &'a Page, name: &str) -> &'a str {
+pub(super) fn header<'a>(page: &'a Page, name: &str) -> &'a str {
     page.headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
